@@ -1,0 +1,139 @@
+"""The program: topology -> OpenStack resources -> the `inventory` output.
+
+Reads like the topology: a router, one `NetworkTier` per network, one
+`ServiceSecurityGroup` per service, an anti-affinity server group per replicated
+service, one `ServiceHost` per host. Every port rule comes from `municloud.ports`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_openstack as openstack
+
+from municloud import topology
+from municloud.errors import InvalidInput, Problem, UserError
+from municloud.ports import host_rules, service_rules
+from municloud.services import host_services, load_services
+from municloud.topology import Topology
+from municloud_stack.host import HostPlan, ServiceHost, Shared
+from municloud_stack.network import NetworkTier
+from municloud_stack.security import ServiceSecurityGroup
+
+STACKS = Path(__file__).resolve().parent.parent
+
+
+def check_openstack(topo: Topology, shown: str) -> list[Problem]:
+    """What the topology checker leaves to the platform: an openstack section, and a
+    Nova flavor for every size a host uses."""
+    problems = []
+    if topo.openstack is None:
+        problems.append(Problem(shown, "openstack", "the Pulumi stack needs an openstack section",
+                                "cloud, external_network, image"))
+    used = {h.size for h in topo.hosts}
+    for name, size in topo.sizes.items():
+        if name in used and not size.flavor:
+            problems.append(Problem(shown, f"sizes.{name}.flavor", "no Nova flavor for this size",
+                                    "the name of a flavor of the cloud, e.g. m1.small"))
+    return problems
+
+
+def metadata(topo: Topology, services: list[str]) -> dict[str, str]:
+    return {"municloud_services": ",".join(services), "environment": topo.environment,
+            "owner": topo.municipality.name}
+
+
+def build(topo: Topology, shown: str = "topology") -> dict[str, pulumi.Output[Any]]:
+    """Register every resource of the environment; return the stack outputs."""
+    problems = check_openstack(topo, shown)
+    if problems:
+        raise InvalidInput(problems)
+    assert topo.openstack is not None
+    os_ = topo.openstack
+    env = topo.environment
+    declared = load_services()
+
+    provider = openstack.Provider(f"{env}-openstack", cloud=os_.cloud)
+    invoke = pulumi.InvokeOptions(provider=provider)
+    opts = pulumi.ResourceOptions(provider=provider)
+
+    external = openstack.networking.get_network_output(name=os_.external_network, opts=invoke)
+    router = openstack.networking.Router(
+        f"{env}-router", name=f"{env}-router", admin_state_up=True,
+        external_network_id=external.id, tags=[f"municloud_env={env}"], opts=opts)
+    tiers = {n.name: NetworkTier(topo, n, router, opts) for n in topo.networks}
+
+    used = {s.name: s for h in topo.hosts for s in host_services(h.services)}
+    groups = {name: ServiceSecurityGroup(topo, name, service_rules(topo, svc), opts)
+              for name, svc in used.items()}
+
+    replicated = [s for s in topo.services() if len(topo.hosts_running(s)) > 1]
+    server_groups = {
+        s: openstack.compute.ServerGroup(f"{env}-{s}", name=f"{env}-{s}",
+                                         policies="anti-affinity", opts=opts)
+        for s in replicated
+    }
+    admin_key = topo.admins[0].ssh_keys[0]
+    keypair = openstack.compute.Keypair(f"{env}-{os_.keypair}", name=os_.keypair,
+                                        public_key=admin_key, opts=opts)
+    image_id = None
+    if any(h.boot_from_volume for h in topo.hosts):
+        image_id = openstack.images.get_image_output(name=os_.image, opts=invoke).id
+    zone_id = None
+    if os_.dns_zone:
+        zone_id = openstack.dns.get_dns_zone_output(name=os_.dns_zone, opts=invoke).id
+    shared = Shared(keypair=keypair, external_network=os_.external_network, image_id=image_id,
+                    dns_zone=os_.dns_zone, dns_zone_id=zone_id)
+
+    hosts: dict[str, ServiceHost] = {}
+    for h in topo.hosts:
+        size = topo.sizes[h.size]
+        group = next((server_groups[s] for s in h.services if s in server_groups), None)
+        plan = HostPlan(
+            host=h, flavor=size.flavor or h.size, disk_gb=size.disk_gb,
+            security_groups=[groups[s.name].group.id for s in host_services(h.services)],
+            server_group=group,
+            public=(topo.network(h.network).purpose == "edge"
+                    and any(r.from_internet for r in host_rules(topo, h))),
+            stateful=any(declared[s].stateful for s in h.services if s in declared),
+            metadata=metadata(topo, h.services))
+        hosts[h.name] = ServiceHost(topo, plan, tiers[h.network], shared, opts)
+
+    return {"inventory": inventory_output(topo, hosts)}
+
+
+def inventory_output(topo: Topology, hosts: dict[str, ServiceHost]) -> pulumi.Output[Any]:
+    """The outputs document of `municloud.inventory` (the lab writes the same shape)."""
+    def entry(name: str) -> pulumi.Output[dict[str, Any]]:
+        h = topo.host(name)
+        return pulumi.Output.all(hosts[name].address, hosts[name].floating_address).apply(
+            lambda a: {"address": a[0], "floating_address": a[1], "network": h.network,
+                       "services": list(h.services)})
+    return pulumi.Output.all(*[entry(h.name) for h in topo.hosts]).apply(
+        lambda entries: {"hosts": {h.name: e for h, e in zip(topo.hosts, entries, strict=True)}})
+
+
+def topology_path(configured: str | None, stack: str) -> Path:
+    """`municloud:topology` from the stack config, relative to stacks/; by default the
+    stack's own environment."""
+    path = Path(configured or f"../inventories/{stack}/topology.yml")
+    return path if path.is_absolute() else (STACKS / path).resolve()
+
+
+def main() -> None:
+    """Entry point of `pulumi preview/up` (stacks/__main__.py)."""
+    config = pulumi.Config("municloud")
+    stack = pulumi.get_stack()
+    path = topology_path(config.get("topology"), stack)
+    try:
+        topo = topology.load_file(path, load_services())
+        if topo.environment != stack and not config.get_bool("allowOtherEnvironment"):
+            raise UserError(f"{path}: environment {topo.environment!r} does not match stack "
+                            f"{stack!r} (allowed: the topology of this stack's environment)")
+        outputs = build(topo, str(path))
+    except UserError as exc:
+        raise pulumi.RunError(str(exc)) from exc
+    for name, value in outputs.items():
+        pulumi.export(name, value)

@@ -1,0 +1,9 @@
+"""The municloud policy pack: `pulumi preview --policy-pack stacks/policy`.
+
+Constructing PolicyPack serves the engine; tests import `policies` instead.
+"""
+
+from policies import policies
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+PolicyPack(name="municloud", enforcement_level=EnforcementLevel.MANDATORY, policies=policies())
