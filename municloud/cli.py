@@ -15,6 +15,9 @@ from municloud.errors import UserError
 
 FEATURES = (
     "municloud.cmd_topology",
+    "municloud.cmd_devcloud",
+    "municloud.cmd_lab",
+    "municloud.cmd_artifacts",
 )
 
 
