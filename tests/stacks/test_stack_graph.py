@@ -1,0 +1,185 @@
+"""The production topology's resource graph, registered against Pulumi mocks."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import mock_cloud
+import pytest
+
+from municloud import inventory
+from municloud.ports import host_rules
+from municloud.services import Port, load_services
+
+INSTANCE = "openstack:compute/instance:Instance"
+PORT = "openstack:networking/port:Port"
+SEC_GROUP = "openstack:networking/secGroup:SecGroup"
+SEC_GROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
+VOLUME = "openstack:blockstorage/volume:Volume"
+VOLUME_ATTACH = "openstack:compute/volumeAttach:VolumeAttach"
+FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
+FLOATING_IP_ASSOCIATE = "openstack:networking/floatingIpAssociate:FloatingIpAssociate"
+NETWORK = "openstack:networking/network:Network"
+SUBNET = "openstack:networking/subnet:Subnet"
+SERVER_GROUP = "openstack:compute/serverGroup:ServerGroup"
+
+
+def server(run, name):
+    return next(r for r in run.of_type(INSTANCE) if r.props["name"] == name)
+
+
+def port_of(run, srv):
+    return run.by_id()[srv.props["networks"][0]["port"]]
+
+
+def ingress_of(run, srv):
+    """(proto, first, last, source) of every ingress rule in the server's port's groups."""
+    groups = set(port_of(run, srv).props["securityGroupIds"])
+    return {(r.props["protocol"], r.props["portRangeMin"], r.props["portRangeMax"],
+             r.props["remoteIpPrefix"])
+            for r in run.of_type(SEC_GROUP_RULE)
+            if r.props["securityGroupId"] in groups and r.props["direction"] == "ingress"}
+
+
+def test_counts_per_type(production, production_run):
+    counts = Counter(r.resource_type for r in production_run.resources)
+    edge_hosts = [h for h in production.hosts if production.network(h.network).purpose == "edge"]
+    assert counts[INSTANCE] == counts[PORT] == len(production.hosts) == 10
+    assert counts[NETWORK] == counts[SUBNET] == len(production.networks)
+    assert counts[VOLUME] == counts[VOLUME_ATTACH] == sum(len(h.volumes) for h in production.hosts)
+    assert counts[FLOATING_IP] == counts[FLOATING_IP_ASSOCIATE] == len(edge_hosts)
+    assert counts[SERVER_GROUP] == 1  # edge runs on edge1 and edge2
+    assert counts["openstack:networking/router:Router"] == 1
+    interfaces = counts["openstack:networking/routerInterface:RouterInterface"]
+    assert interfaces == len(production.networks)
+    assert counts["openstack:compute/keypair:Keypair"] == 1
+    assert counts["openstack:dns/recordSet:RecordSet"] == len(production.hosts)
+
+
+@pytest.mark.control("CLOUD-NET-01", "CLOUD-NET-02")
+def test_security_groups_equal_the_firewall_rules(production, production_run):
+    """Security groups and the host firewall come from one declaration: ports.host_rules."""
+    for h in production.hosts:
+        expected = {(r.proto, r.port, r.end, cidr) for r in host_rules(production, h)
+                    for cidr in r.sources}
+        assert ingress_of(production_run, server(production_run, h.name)) == expected, h.name
+
+
+def test_each_server_on_its_tier_with_its_service_groups(production, production_run):
+    runs = production_run
+    nets = {r.id: r.props["name"] for r in runs.of_type(NETWORK)}
+    groups = {r.id: r.props["name"] for r in runs.of_type(SEC_GROUP)}
+    for h in production.hosts:
+        port = port_of(runs, server(runs, h.name))
+        assert nets[port.props["networkId"]] == f"production-{h.network}"
+        assert [f["ipAddress"] for f in port.props["fixedIps"]] == [h.address]
+        assert {groups[g] for g in port.props["securityGroupIds"]} == {
+            "production-common", f"production-{h.network}-egress",
+            *(f"production-{s}" for s in h.services)}
+
+
+@pytest.mark.control("CLOUD-NET-04")
+def test_restricted_tier_has_no_egress_to_anywhere(production, production_run):
+    egress = [r for r in production_run.of_type(SEC_GROUP_RULE)
+              if r.props["direction"] == "egress"]
+    restricted = {r.id for r in production_run.of_type(SEC_GROUP)
+                  if r.props["name"] == "production-data-egress"}
+    data_targets = {r.props["remoteIpPrefix"] for r in egress
+                    if r.props["securityGroupId"] in restricted}
+    assert data_targets == {n.cidr for n in production.networks}
+    assert all(r.props["deleteDefaultRules"] for r in production_run.of_type(SEC_GROUP))
+
+
+@pytest.mark.control("CLOUD-DATA-01", "CLOUD-DATA-02")
+def test_volumes_attached_to_their_servers(production, production_run):
+    by_id = production_run.by_id()
+    attached = {(by_id[a.props["instanceId"]].props["name"],
+                 by_id[a.props["volumeId"]].props["name"])
+                for a in production_run.of_type(VOLUME_ATTACH)}
+    assert attached == {(h.name, f"{h.name}-{v.name}") for h in production.hosts for v in h.volumes}
+    vols = {v.props["name"]: v.props for v in production_run.of_type(VOLUME)}
+    for h in production.hosts:
+        for v in h.volumes:
+            props = vols[f"{h.name}-{v.name}"]
+            assert props["size"] == v.size_gb
+            assert props["metadata"]["municloud_backup"] == str(v.backup).lower()
+    assert vols["db1-mysql"]["volumeType"] == "ceph-ssd-luks"  # stateful: encrypted type
+    assert vols["backup1-borg"]["volumeType"] == "ceph-ssd"  # backup_server is not stateful
+
+
+@pytest.mark.control("CLOUD-NET-03")
+def test_floating_ips_only_on_edge_hosts(production, production_run):
+    by_id = production_run.by_id()
+    fips = {f.props["address"]: f for f in production_run.of_type(FLOATING_IP)}
+    ports = {fips[a.props["floatingIp"]].name: by_id[a.props["portId"]]
+             for a in production_run.of_type(FLOATING_IP_ASSOCIATE)}
+    owners = {p.props["name"].split("-")[0] for p in ports.values()}
+    assert owners == {h.name for h in production.hosts
+                      if production.network(h.network).purpose == "edge"}
+
+
+@pytest.mark.control("CLOUD-META-01", "CLOUD-IMG-01", "CLOUD-HA-01")
+def test_servers_metadata_image_flavor_and_groups(production, production_run):
+    groups = {g.id: g.props for g in production_run.of_type(SERVER_GROUP)}
+    for h in production.hosts:
+        p = server(production_run, h.name).props
+        assert p["metadata"] == {"municloud_services": ",".join(h.services),
+                                 "environment": "production",
+                                 "owner": "Municipality of Heraklion"}
+        assert p["imageName"] == production.openstack.image
+        assert p["flavorName"] == production.sizes[h.size].flavor
+        assert p["keyPair"] == production.openstack.keypair
+        assert "ssh-ed25519" in p["userData"] and "sysadmin" in p["userData"]
+        hints = [groups[s["group"]] for s in p.get("schedulerHints") or []]
+        replicated = len(production.hosts_running(h.services[0])) > 1
+        assert [g["policies"] for g in hints] == (["anti-affinity"] if replicated else [])
+        assert bool(p.get("blockDevices")) == h.boot_from_volume
+
+
+def test_inventory_output_is_what_the_topology_implies(production, production_run):
+    out = production_run.outputs["inventory"]
+    inventory.check_outputs(production, out, "stack output")
+    floating = {f.props["address"] for f in production_run.of_type(FLOATING_IP)}
+    expected = inventory.outputs_from_topology(production)
+    for name, entry in out["hosts"].items():
+        fip = entry.pop("floating_address")
+        is_edge = production.network(production.host(name).network).purpose == "edge"
+        assert (fip in floating) if is_edge else fip is None, name
+        expected["hosts"][name].pop("floating_address")
+    assert out == expected
+    built = inventory.build(production, production_run.outputs["inventory"] | {})
+    assert set(built["all"]["hosts"]) == {h.name for h in production.hosts}
+
+
+# Changing the topology or a declaration changes the graph -------------------------------
+
+def test_added_host_and_volume_appear(variant):
+    def change(d):
+        d["hosts"].append({"name": "files2", "services": ["files"], "size": "large",
+                           "network": "services", "address": "10.20.20.32",
+                           "volumes": [{"name": "ocis", "size_gb": 50, "mount": "/srv/ocis"}]})
+    topo = variant(change)
+    run = mock_cloud.run(topo)
+    assert len(run.of_type(INSTANCE)) == 11
+    assert "files2-ocis" in {v.props["name"] for v in run.of_type(VOLUME)}
+    assert {g.props["name"] for g in run.of_type(SERVER_GROUP)} == {
+        "production-edge", "production-files"}
+    assert ingress_of(run, server(run, "files2")) == {
+        (r.proto, r.port, r.end, c) for r in host_rules(topo, topo.host("files2"))
+        for c in r.sources}
+
+
+def test_declared_port_reaches_the_security_group(production, monkeypatch):
+    import municloud.services as services
+
+    real = load_services()
+    mail = real["mail"]
+    extra = Port.model_validate({"port": 4190, "proto": "tcp", "from": ["services"],
+                                 "purpose": "managesieve"})
+    changed = dict(real, mail=mail.model_copy(update={"ports": [*mail.ports, extra]}))
+    monkeypatch.setattr(services, "load_services", lambda *a, **k: changed)
+    run = mock_cloud.run(production)
+    assert ("tcp", 4190, 4190, "10.20.20.0/24") in ingress_of(run, server(run, "mail1"))
+    assert ingress_of(run, server(run, "mail1")) == {
+        (r.proto, r.port, r.end, c) for r in host_rules(production, production.host("mail1"))
+        for c in r.sources}
