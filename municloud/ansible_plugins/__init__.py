@@ -1,0 +1,1 @@
+"""Ansible plugins of municloud (loaded by Ansible through ansible.cfg, not imported)."""
