@@ -1,0 +1,49 @@
+"""Lookup plugin: one vendor artifact from the municloud manifest, as a host obtains it.
+
+All logic is in `municloud.artifacts.manifest` (shared with `municloud artifacts`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+
+DOCUMENTATION = r"""
+name: municloud_artifact
+short_description: A vendor artifact of the municloud manifest, resolved for the hosts
+description:
+  - Reads C(inventories/artifacts.yml) merged with C(inventories/<env>/artifacts.yml), or
+    one explicit manifest file, and returns the artifact's URL (mirror or upstream),
+    checksum, policy and, for apt repositories, the pinned packages.
+options:
+  _terms:
+    description: Name of the artifact.
+    required: true
+  env:
+    description: The environment whose overrides apply.
+    type: str
+    required: true
+  manifest:
+    description: A manifest file to use instead of the environment's (empty = none).
+    type: str
+    default: ""
+"""
+
+
+class LookupModule(LookupBase):
+    def run(self, terms: list[Any], variables: dict[str, Any] | None = None,
+            **kwargs: Any) -> list[dict[str, Any]]:
+        self.set_options(var_options=variables, direct=kwargs)
+        from pathlib import Path
+
+        from municloud.artifacts import manifest
+        from municloud.errors import UserError
+
+        explicit = self.get_option("manifest")
+        try:
+            m = manifest.load(self.get_option("env"), Path(explicit) if explicit else None)
+            return [manifest.resolve(m, str(name)) for name in terms]
+        except UserError as exc:
+            raise AnsibleLookupError(f"artifact manifest: {exc}") from exc
