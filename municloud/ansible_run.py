@@ -28,7 +28,7 @@ class PlayResult:
 
 
 def inventory_source(env: str) -> Path:
-    return paths.INVENTORIES / env / "municloud.yml"
+    return paths.inventories() / env / "municloud.yml"
 
 
 def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:

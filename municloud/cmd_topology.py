@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
 
 def check(args: argparse.Namespace) -> int:
     topo = topology.load(args.env)
-    console.info(f"{topology.topology_file(args.env).relative_to(topology.paths.REPO)}: OK "
+    console.info(f"{topology._shown(topology.topology_file(args.env))}: OK "
                  f"({len(topo.hosts)} hosts, {len(topo.networks)} networks, "
                  f"{len(topo.services())} services)")
     return 0

@@ -29,5 +29,11 @@ def secrets_dir(env: str) -> Path:
     return env_state(env) / "secrets"
 
 
+def inventories() -> Path:
+    """The inventories folder; `MUNICLOUD_INVENTORIES` overrides it (a municipality's own
+    inventories kept outside this repository, or tests)."""
+    return Path(os.environ.get("MUNICLOUD_INVENTORIES", INVENTORIES))
+
+
 def known_environments() -> list[str]:
-    return sorted(p.parent.name for p in INVENTORIES.glob("*/topology.yml"))
+    return sorted(p.parent.name for p in inventories().glob("*/topology.yml"))

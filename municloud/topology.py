@@ -165,7 +165,7 @@ class Topology(_Model):
 
 
 def topology_file(env: str) -> Path:
-    return paths.INVENTORIES / env / "topology.yml"
+    return paths.inventories() / env / "topology.yml"
 
 
 def load(env: str, services: Mapping[str, Service] | None = None) -> Topology:
@@ -173,7 +173,7 @@ def load(env: str, services: Mapping[str, Service] | None = None) -> Topology:
     known = paths.known_environments()
     if env not in known:
         raise UnknownEnvironment(
-            f"unknown environment '{env}': no {paths.INVENTORIES.name}/{env}/topology.yml "
+            f"unknown environment '{env}': no {_shown(topology_file(env))} "
             f"(known environments: {', '.join(known) or 'none'})"
         )
     return load_file(topology_file(env), load_services() if services is None else services)
@@ -234,7 +234,7 @@ def _cidr(shown: str, loc: str, text: str, problems: list[Problem]) -> Any:
         return None
 
 
-def check(topo: Topology, shown: str, services: Mapping[str, Service]) -> list[Problem]:  # noqa: C901
+def check(topo: Topology, shown: str, services: Mapping[str, Service]) -> list[Problem]:
     """Semantic checks the schema alone cannot express."""
     problems: list[Problem] = []
     known_services = {n for n, s in services.items() if not s.host_wide}
