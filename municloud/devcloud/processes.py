@@ -1,0 +1,237 @@
+"""Start, check and stop devcloud's services as plain processes (PID 1 is not systemd).
+
+Each process runs in its own session (so its whole process group can be stopped), writes
+its output to `<devcloud>/logs/<name>.log` and its pid and start time to
+`<devcloud>/run/<name>.pid`: a recycled pid is never mistaken for ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from municloud.devcloud import PORTS, SYSTEM_PYTHON, etc, logs, root, run_dir
+from municloud.errors import UserError
+
+
+@dataclass(frozen=True)
+class Proc:
+    name: str
+    argv: tuple[str, ...]
+    port: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _py(module: str, name: str, *args: str) -> tuple[str, ...]:
+    """Run `module.main()` under Debian's python (the venv's has no OpenStack code)."""
+    code = f"import sys; sys.argv[0] = {name!r}; from {module} import main; sys.exit(main())"
+    return (SYSTEM_PYTHON, "-c", code, *args)
+
+
+def _uwsgi(port: int, wsgi_file: str) -> tuple[str, ...]:
+    # Without "Connection: close" a reused connection fails with "connection reset".
+    return ("uwsgi", "--plugin", "python3", "--http-socket", f"127.0.0.1:{port}",
+            "--wsgi-file", wsgi_file, "--master", "--processes", "1", "--threads", "4",
+            "--add-header", "Connection: close", "--die-on-term", "--need-app",
+            "--buffer-size", "65535", "--thunder-lock")
+
+
+def mariadb_socket() -> Path:
+    return run_dir() / "mysqld.sock"
+
+
+def infrastructure() -> list[Proc]:
+    r = root()
+    return [
+        Proc("mariadb", ("/usr/sbin/mariadbd", "--no-defaults", f"--datadir={r / 'mysql'}",
+                         f"--socket={mariadb_socket()}", f"--port={PORTS['mariadb']}",
+                         "--bind-address=127.0.0.1", "--user=mysql",
+                         f"--pid-file={run_dir() / 'mariadbd.pid'}", "--skip-log-bin",
+                         "--skip-name-resolve", "--max-connections=1000",
+                         "--innodb-buffer-pool-size=128M", "--innodb-flush-log-at-trx-commit=0",
+                         "--innodb-doublewrite=0", "--character-set-server=utf8mb4",
+                         "--collation-server=utf8mb4_general_ci"), PORTS["mariadb"]),
+        Proc("epmd", ("/usr/bin/epmd", "-address", "127.0.0.1", "-port", str(PORTS["epmd"])),
+             PORTS["epmd"]),
+        Proc("rabbitmq", ("/usr/lib/rabbitmq/bin/rabbitmq-server",), PORTS["rabbitmq"],
+             rabbit_env()),
+    ]
+
+
+def rabbit_env() -> dict[str, str]:
+    rabbit = root() / "rabbitmq"
+    return {
+        "HOME": str(rabbit),
+        "RABBITMQ_CONF_ENV_FILE": "/dev/null",
+        "RABBITMQ_CONFIG_FILE": str(rabbit / "rabbitmq"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(rabbit / "enabled_plugins"),
+        "RABBITMQ_NODENAME": "rabbit@localhost",
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(PORTS["rabbitmq"]),
+        "RABBITMQ_DIST_PORT": str(PORTS["rabbitmq-dist"]),
+        "ERL_EPMD_ADDRESS": "127.0.0.1",
+        "ERL_EPMD_PORT": str(PORTS["epmd"]),
+        "RABBITMQ_MNESIA_BASE": str(rabbit / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(logs() / "rabbitmq"),
+        "RABBITMQ_PID_FILE": str(run_dir() / "rabbitmq-self.pid"),
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+    }
+
+
+def keystone() -> Proc:
+    return Proc("keystone", _uwsgi(PORTS["keystone"], "/usr/bin/keystone-wsgi-public"),
+                PORTS["keystone"],
+                {"OS_KEYSTONE_CONFIG_FILES": str(etc() / "keystone/keystone.conf")})
+
+
+def openstack() -> list[Proc]:
+    """Every OpenStack service but keystone (started once keystone has its users)."""
+    nova = ("--config-file", str(etc() / "nova/nova.conf"))
+    cinder = ("--config-file", str(etc() / "cinder/cinder.conf"))
+    return [
+        Proc("placement", _uwsgi(PORTS["placement"], "/usr/bin/placement-api"),
+             PORTS["placement"], {"OS_PLACEMENT_CONFIG_DIR": str(etc() / "placement")}),
+        Proc("glance-api", _py("glance.cmd.api", "glance-api", "--config-file",
+                               str(etc() / "glance/glance-api.conf")), PORTS["glance"]),
+        Proc("neutron-server", _py("neutron.cmd.eventlet.server", "neutron-server",
+                                   "--config-file", str(etc() / "neutron/neutron.conf")),
+             PORTS["neutron"], {"PYTHONPATH": str(root() / "pylib")}),
+        Proc("nova-api", _uwsgi(PORTS["nova-api"], "/usr/bin/nova-api-wsgi"),
+             PORTS["nova-api"], {"OS_NOVA_CONFIG_DIR": str(etc() / "nova")}),
+        Proc("nova-conductor", _py("nova.cmd.conductor", "nova-conductor", *nova)),
+        Proc("nova-scheduler", _py("nova.cmd.scheduler", "nova-scheduler", *nova)),
+        Proc("nova-compute", _py("nova.cmd.compute", "nova-compute", *nova)),
+        Proc("cinder-api", _py("cinder.cmd.api", "cinder-api", *cinder), PORTS["cinder-api"]),
+        Proc("cinder-scheduler", _py("cinder.cmd.scheduler", "cinder-scheduler", *cinder)),
+        Proc("cinder-volume", _py("cinder.cmd.volume", "cinder-volume", *cinder)),
+    ]
+
+
+def all_procs() -> list[Proc]:
+    return [*infrastructure(), keystone(), *openstack()]
+
+
+# -- pid files ------------------------------------------------------------------------------
+
+def _pidfile(name: str) -> Path:
+    return run_dir() / f"{name}.pid"
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def pid_of(name: str) -> int | None:
+    """The pid of our running process `name`, or None."""
+    f = _pidfile(name)
+    try:
+        pid_s, started = f.read_text().split()
+    except (OSError, ValueError):
+        return None
+    pid = int(pid_s)
+    return pid if _start_time(pid) == started else None
+
+
+def system_env() -> dict[str, str]:
+    """The environment for Debian's tools: no venv, no pyenv, Debian's PATH."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PYENV", "OS_"))}
+    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return env
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def start(p: Proc) -> bool:
+    """Start `p` unless it runs; True when started."""
+    if pid_of(p.name) is not None:
+        return False
+    run_dir().mkdir(parents=True, exist_ok=True)
+    logs().mkdir(parents=True, exist_ok=True)
+    env = {**system_env(), **p.env}
+    with (logs() / f"{p.name}.log").open("ab") as log:
+        proc = subprocess.Popen(p.argv, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, cwd=root(),
+                                start_new_session=True)
+    started = None
+    for _ in range(50):
+        started = _start_time(proc.pid)
+        if started:
+            break
+        time.sleep(0.01)
+    _pidfile(p.name).write_text(f"{proc.pid} {started}\n")
+    return True
+
+
+def wait_until(what: str, ready: Callable[[], bool], timeout: float,
+               procs: tuple[str, ...] = ()) -> None:
+    """Poll `ready` until true; fail early, naming the log, when one of `procs` died."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        for name in procs:
+            if pid_of(name) is None:
+                raise UserError(f"devcloud: {name} exited while waiting for {what} "
+                                f"(log: {logs() / (name + '.log')})")
+        if time.monotonic() > deadline:
+            hint = ", ".join(str(logs() / f"{n}.log") for n in procs) or str(logs())
+            raise UserError(f"devcloud: {what} not ready after {timeout:.0f}s (logs: {hint})")
+        time.sleep(0.5)
+
+
+def wait_port(p: Proc, timeout: float = 120) -> None:
+    if p.port is not None:
+        port = p.port
+        wait_until(f"{p.name} on 127.0.0.1:{port}", lambda: port_open(port), timeout, (p.name,))
+
+
+def stop(name: str, timeout: float = 30) -> bool:
+    """Stop our process `name` and its process group; True when something was stopped."""
+    pid = pid_of(name)
+    _pidfile(name).unlink(missing_ok=True)
+    if pid is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _group_alive(pid):
+        time.sleep(0.2)
+    if _group_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        time.sleep(0.5)
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie leader with no other members counts as gone.
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
