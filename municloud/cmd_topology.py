@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from municloud import console, inventory, topology
+from municloud import console, inventory, paths, topology
 from municloud.errors import UserError
 
 
@@ -46,7 +46,7 @@ def stack_outputs(source: str, env: str) -> dict[str, Any]:
             raise UserError("the Pulumi CLI is not installed here: save `pulumi stack output "
                             "--json` on a machine that has it and pass the file to --from-stack")
         run = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", env],
-                             cwd=topology.paths.REPO / "stacks", capture_output=True, text=True,
+                             cwd=paths.REPO / "stacks", capture_output=True, text=True,
                              check=False)
         if run.returncode != 0:
             raise UserError(f"pulumi stack output failed: {run.stderr.strip()}")

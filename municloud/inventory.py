@@ -8,7 +8,8 @@ Both platforms report addresses in one shape, the "outputs" document:
 The lab writes it when it starts its nodes; the Pulumi stack exports it and
 `municloud inventory <env> --from-stack` saves it. `build()` is the one implementation
 turning topology + outputs into the inventory; the Ansible inventory plugin
-(`municloud/ansible_plugins/inventory/municloud_topology.py`) and `municloud inventory` both call it.
+(`municloud/ansible_plugins/inventory/municloud_topology.py`) and
+`municloud inventory` both call it.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def load_services(roles_dir: Path = paths.ROLES) -> dict[str, Service]:
     problems: list[Problem] = []
     found: dict[str, Service] = {}
     for f in declaration_files(roles_dir):
-        shown = str(f.relative_to(roles_dir.parent)) if f.is_relative_to(roles_dir.parent) else str(f)
+        shown = str(f.relative_to(roles_dir.parent) if f.is_relative_to(roles_dir.parent) else f)
         role = f.parent.parent.name
         try:
             data = yaml.safe_load(f.read_text()) or {}

@@ -280,7 +280,8 @@ def check(topo: Topology, shown: str, services: Mapping[str, Service]) -> list[P
             add(f"{at}.name", f"invalid host name {host.name!r}",
                 "lower-case letters, digits and '-', starting with a letter")
         if host.size not in topo.sizes:
-            add(f"{at}.size", f"unknown size {host.size!r}", ", ".join(topo.sizes) or "none defined")
+            add(f"{at}.size", f"unknown size {host.size!r}",
+                ", ".join(topo.sizes) or "none defined")
         if not host.services:
             add(f"{at}.services", "a host must run at least one service",
                 ", ".join(sorted(known_services)))
@@ -288,7 +289,7 @@ def check(topo: Topology, shown: str, services: Mapping[str, Service]) -> list[P
             if svc not in known_services:
                 add(f"{at}.services[{k}]", f"unknown service {svc!r}",
                     ", ".join(sorted(known_services)))
-        net = nets.get(host.network)
+        host_net = nets.get(host.network)
         if host.network not in {n.name for n in topo.networks}:
             add(f"{at}.network", f"unknown network {host.network!r}",
                 ", ".join(n.name for n in topo.networks))
@@ -302,11 +303,11 @@ def check(topo: Topology, shown: str, services: Mapping[str, Service]) -> list[P
             except ValueError:
                 add(f"{at}.address", f"not an IP address: {host.address!r}")
             else:
-                if net is not None and (addr not in net or addr in (net.network_address,
-                                                                     net.broadcast_address)):
+                if host_net is not None and (addr not in host_net or addr in (
+                        host_net.network_address, host_net.broadcast_address)):
                     add(f"{at}.address", f"{host.address} is outside network {host.network} "
-                        f"({net})", f"a host address inside {net}")
-                elif net is not None and addr == next(net.hosts()):
+                        f"({host_net})", f"a host address inside {host_net}")
+                elif host_net is not None and addr == next(host_net.hosts()):
                     add(f"{at}.address", f"{host.address} is the gateway of {host.network}",
                         "any other host address of the network")
                 if host.address in addresses:
@@ -339,7 +340,8 @@ def check(topo: Topology, shown: str, services: Mapping[str, Service]) -> list[P
                         f"add {dep!r} to some host's services")
     for svc in topo.public_names:
         if svc not in known_services:
-            add(f"public_names.{svc}", f"unknown service {svc!r}", ", ".join(sorted(known_services)))
+            add(f"public_names.{svc}", f"unknown service {svc!r}",
+                ", ".join(sorted(known_services)))
         elif svc not in running:
             add(f"public_names.{svc}", f"service {svc!r} runs on no host",
                 "a service that some host lists in its services")

@@ -55,8 +55,8 @@ def up(topo: Topology) -> dict[str, str]:
     podman.require_usable()
     nodes.has_ssh_client()
     lp = lab_paths(topo)
-    for d in (lp.state, lp.ssh, lp.run, lp.control):
-        d.mkdir(parents=True, exist_ok=True)
+    for folder in (lp.state, lp.ssh, lp.run, lp.control):
+        folder.mkdir(parents=True, exist_ok=True)
     lp.ssh.chmod(0o700)
     actions: dict[str, str] = {}
     with console.step("node image"):

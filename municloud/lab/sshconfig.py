@@ -9,7 +9,7 @@ from municloud.topology import Topology
 
 
 def render(topo: Topology, key: Path, known_hosts: Path, control_dir: Path) -> str:
-    blocks = ["# Written by `municloud lab up`. Used by Ansible, testinfra and `municloud lab ssh`."]
+    blocks = ["# Written by `municloud lab up`; used by Ansible, testinfra, `municloud lab ssh`."]
     for h in topo.hosts:
         blocks.append(
             f"Host {h.name} {h.address} {topo.fqdn(h.name)}\n"

@@ -36,7 +36,8 @@ def collect() -> dict[str, list[str]]:
                     isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
                 module_ids += _marker_ids(node.value)
 
-        def visit(body: list[ast.stmt], inherited: list[str], prefix: str) -> None:
+        def visit(body: list[ast.stmt], inherited: list[str], prefix: str,
+                  f: Path = f) -> None:
             for n in body:
                 if isinstance(n, ast.ClassDef) and n.name.startswith("Test"):
                     ids = [i for d in n.decorator_list for i in _marker_ids(d)]

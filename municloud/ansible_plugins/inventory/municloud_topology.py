@@ -30,7 +30,7 @@ options:
 """
 
 
-class InventoryModule(BaseInventoryPlugin):
+class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
     NAME = "municloud_topology"
 
     def verify_file(self, path: str) -> bool:
