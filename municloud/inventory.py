@@ -106,6 +106,15 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
         "municloud_apt": topo.packages.model_dump(),
         "municloud_networks": [n.model_dump() for n in topo.networks],
         "municloud_secrets_dir": str(paths.secrets_dir(topo.environment)),
+        "municloud_ldap_base_dn": ",".join(f"dc={p}" for p in m.domain.split(".")),
+        # Where each service runs, so roles find each other: {service: [{name, fqdn,
+        # address}]}, in topology order.
+        "municloud_service_hosts": {
+            svc: [{"name": h.name, "fqdn": topo.fqdn(h.name),
+                   "address": outputs["hosts"][h.name]["address"]}
+                  for h in topo.hosts_running(svc)]
+            for svc in topo.services()
+        },
         "ansible_user": topo.access.ansible_user,
     }
     if ssh_config is not None:
