@@ -79,6 +79,8 @@ def run(topo: Any, build: Any = None) -> Run:
     """Run the program for a validated topology; `build` defaults to program.build."""
     mocks = CloudMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=topo.environment, preview=False)
+    from municloud_stack.program import no_full_collections
+
     if build is None:
         from municloud_stack.program import build
     outputs: dict[str, Any] = {}
@@ -88,7 +90,8 @@ def run(topo: Any, build: Any = None) -> Run:
         exported = build(topo)
         return pulumi.Output.all(**exported).apply(outputs.update)
 
-    program()
+    with no_full_collections():
+        program()
     return Run(mocks.resources, outputs, mocks.invokes)
 
 
