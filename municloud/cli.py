@@ -16,6 +16,7 @@ from municloud.errors import UserError
 FEATURES = (
     "municloud.cmd_topology",
     "municloud.cmd_devcloud",
+    "municloud.cmd_cloud",
     "municloud.cmd_lab",
     "municloud.cmd_artifacts",
 )
