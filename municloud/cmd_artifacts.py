@@ -151,20 +151,21 @@ def serve_cmd(args: argparse.Namespace) -> int:
         with console.step(f"issue the mirror certificate for {host} (municipal CA)"):
             serve.issue_cert(args.env, host)
     mirror_dir = args.dir or mirror.default_mirror(args.env)
-    r = serve.start(args.env, mirror_dir, host, port, cert, key)
-    console.info(f"serving {mirror_dir} at {r.url} (pid {r.pid}; log {serve.log_file(args.env)};"
+    state = serve.state(args.env)
+    r = serve.start(state, mirror_dir, host, port, cert, key)
+    console.info(f"serving {mirror_dir} at {r.url} (pid {r.pid}; log {serve.log_file(state)};"
                  f" stop with `municloud artifacts stop --env {args.env}`)")
     return 0
 
 
 def stop_cmd(args: argparse.Namespace) -> int:
-    r = serve.stop(args.env)
+    r = serve.stop(serve.state(args.env))
     console.info(f"stopped the mirror server (pid {r.pid})" if r else "the mirror server was "
                  "not running")
     return 0
 
 
 def status_cmd(args: argparse.Namespace) -> int:
-    r = serve.running(args.env)
+    r = serve.running(serve.state(args.env))
     console.info(f"running: {r.url} (pid {r.pid})" if r else "not running")
     return 0 if r else 3

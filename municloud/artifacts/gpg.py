@@ -116,20 +116,42 @@ def verify_detached(key: bytes, signature: Path, data: Path,
                          f"({err[-1] if err else 'gpgv failed'})")
 
 
+@contextmanager
+def agent_home(home: Path) -> Iterator[Path]:
+    """`home`, or a short copy of it synced back afterwards: gpg-agent's socket lives in
+    the home directory and a Unix socket path is limited to 107 bytes."""
+    if len(str(home)) < 70:
+        try:
+            yield home
+        finally:
+            stop_agent(home)
+        return
+    with tempfile.TemporaryDirectory(prefix="mcgpg-") as tmp:
+        short = Path(tmp) / "h"
+        shutil.copytree(home, short, ignore=shutil.ignore_patterns("S.*"))
+        short.chmod(0o700)
+        try:
+            yield short
+        finally:
+            stop_agent(short)
+        shutil.copytree(short, home, dirs_exist_ok=True, ignore=shutil.ignore_patterns("S.*"))
+
+
 def ensure_signing_key(home: Path, uid: str) -> str:
     """The fingerprint of the signing key in `home`, generating one (ed25519, no
     passphrase: the directory is the secret, 0700) when there is none."""
     ensure_tools("gpg", "gpgconf")
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o700)
-    fpr = _secret_fingerprint(home)
-    if fpr is None:
-        run = _gpg(home, "--pinentry-mode", "loopback", "--passphrase", "",
-                   "--quick-gen-key", uid, "ed25519", "sign", "0")
-        if run.returncode != 0:
-            raise UserError(f"cannot create the archive signing key in {home}: "
-                            f"{run.stderr.decode(errors='replace').strip()}")
-        fpr = _secret_fingerprint(home)
+    with agent_home(home) as h:
+        fpr = _secret_fingerprint(h)
+        if fpr is None:
+            run = _gpg(h, "--pinentry-mode", "loopback", "--passphrase", "",
+                       "--quick-gen-key", uid, "ed25519", "sign", "0")
+            if run.returncode != 0:
+                raise UserError(f"cannot create the archive signing key in {home}: "
+                                f"{run.stderr.decode(errors='replace').strip()}")
+            fpr = _secret_fingerprint(h)
     if fpr is None:
         raise UserError(f"no secret signing key in {home}")
     return fpr
@@ -153,11 +175,13 @@ def export_public(home: Path, fpr: str) -> bytes:
 
 def sign_release(home: Path, fpr: str, release: Path) -> None:
     """Write Release.gpg (detached) and InRelease (clear-signed) beside `release`."""
-    for args, out in ((["--detach-sign", "--armor"], release.with_name("Release.gpg")),
-                      (["--clearsign"], release.with_name("InRelease"))):
-        out.unlink(missing_ok=True)
-        run = _gpg(home, "--pinentry-mode", "loopback", "--passphrase", "", "--local-user",
-                   fpr, "--digest-algo", "SHA512", *args, "--output", str(out), str(release))
-        if run.returncode != 0:
-            raise UserError(f"signing {release} failed: "
-                            f"{run.stderr.decode(errors='replace').strip()}")
+    with agent_home(home) as h:
+        for args, out in ((["--detach-sign", "--armor"], release.with_name("Release.gpg")),
+                          (["--clearsign"], release.with_name("InRelease"))):
+            out.unlink(missing_ok=True)
+            run = _gpg(h, "--pinentry-mode", "loopback", "--passphrase", "", "--local-user",
+                       fpr, "--digest-algo", "SHA512", *args, "--output", str(out),
+                       str(release))
+            if run.returncode != 0:
+                raise UserError(f"signing {release} failed: "
+                                f"{run.stderr.decode(errors='replace').strip()}")

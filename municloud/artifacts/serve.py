@@ -31,15 +31,16 @@ class Running:
 
 
 def state(env: str) -> Path:
+    """Where the server of an environment keeps its pid file and log."""
     return paths.env_state(env) / "artifacts"
 
 
-def pid_file(env: str) -> Path:
-    return state(env) / "serve.pid"
+def pid_file(state_dir: Path) -> Path:
+    return state_dir / "serve.pid"
 
 
-def log_file(env: str) -> Path:
-    return state(env) / "serve.log"
+def log_file(state_dir: Path) -> Path:
+    return state_dir / "serve.log"
 
 
 def default_cert(env: str) -> tuple[Path, Path]:
@@ -72,9 +73,9 @@ def _alive(pid: int) -> bool:
     return SERVER_MODULE.encode() in cmdline
 
 
-def running(env: str) -> Running | None:
+def running(state_dir: Path) -> Running | None:
     try:
-        pid_text, url = pid_file(env).read_text().split()
+        pid_text, url = pid_file(state_dir).read_text().split()
         pid = int(pid_text)
     except (OSError, ValueError):
         return None
@@ -94,20 +95,21 @@ def _wait_listening(proc: subprocess.Popen[bytes], host: str, port: int, wait: f
     return False
 
 
-def start(env: str, mirror: Path, host: str, port: int, cert: Path, key: Path) -> Running:
+def start(state_dir: Path, mirror: Path, host: str, port: int, cert: Path,
+          key: Path) -> Running:
     """Start serving `mirror` on https://host:port/ unless already running (idempotent)."""
-    current = running(env)
+    current = running(state_dir)
     if current is not None:
         return current
     if not mirror.is_dir():
-        raise UserError(f"no mirror at {mirror}: build one with `municloud artifacts fetch "
-                        f"--env {env}` (where there is internet) or pass --dir")
+        raise UserError(f"no mirror at {mirror}: build one with `municloud artifacts fetch` "
+                        "(where there is internet) or pass --dir")
     for f in (cert, key):
         if not f.exists():
             raise UserError(f"{f}: missing (the mirror's TLS certificate and key)")
-    state(env).mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
     url = f"https://{host}:{port}/"
-    with log_file(env).open("ab") as log:
+    with log_file(state_dir).open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", SERVER_MODULE, "--dir", str(mirror), "--bind", host,
              "--port", str(port), "--cert", str(cert), "--key", str(key)],
@@ -117,15 +119,15 @@ def start(env: str, mirror: Path, host: str, port: int, cert: Path, key: Path) -
         if proc.poll() is None:
             proc.terminate()
             proc.wait(5)
-        tail = log_file(env).read_text(errors="replace").splitlines()[-5:]
+        tail = log_file(state_dir).read_text(errors="replace").splitlines()[-5:]
         raise UserError(f"the mirror server did not start on {url}:\n" + "\n".join(tail))
-    pid_file(env).write_text(f"{proc.pid} {url}\n")
+    pid_file(state_dir).write_text(f"{proc.pid} {url}\n")
     return Running(proc.pid, url)
 
 
-def stop(env: str, wait: float = 10.0) -> Running | None:
-    """Stop the server of `env` by its pid file; None when it was not running."""
-    current = running(env)
+def stop(state_dir: Path, wait: float = 10.0) -> Running | None:
+    """Stop the server by its pid file; None when it was not running."""
+    current = running(state_dir)
     if current is not None:
         os.kill(current.pid, signal.SIGTERM)
         end = time.monotonic() + wait
@@ -134,7 +136,7 @@ def stop(env: str, wait: float = 10.0) -> Running | None:
         if _alive(current.pid):
             os.kill(current.pid, signal.SIGKILL)
         _reap(current.pid)
-    pid_file(env).unlink(missing_ok=True)
+    pid_file(state_dir).unlink(missing_ok=True)
     return current
 
 
