@@ -93,6 +93,9 @@ def up(topo: Topology) -> dict[str, str]:
             actions[h.name] = "created"
         for h in topo.hosts:
             console.info(f"    {h.name:<10} {h.address:<15} {actions[h.name]}")
+            if actions[h.name] != "kept":
+                # Facts Ansible cached about the node it replaces no longer hold.
+                (paths.state_root() / ".ansible-facts" / h.name).unlink(missing_ok=True)
     network.require_on_bridge(topo)
     with console.step("lab services on the bridge (apt-cacher-ng, dnsmasq, chronyd)"):
         for d in daemons.daemons(topo, lp.state):
