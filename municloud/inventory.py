@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from municloud import paths
+from municloud import edge_sites, paths
 from municloud.errors import UserError
 from municloud.ports import host_rules
 from municloud.topology import Topology
@@ -117,6 +117,10 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
         },
         "ansible_user": topo.access.ansible_user,
     }
+    # The web sites the edge publishes, derived from public_names + the declarations
+    # (municloud.edge_sites; read by the edge role).
+    all_vars["municloud_published_sites"] = edge_sites.sites(
+        topo, addresses={n: h["address"] for n, h in outputs["hosts"].items()})
     if ssh_config is not None:
         all_vars["ansible_ssh_common_args"] = f"-F {ssh_config}"
     hosts: dict[str, Any] = {}

@@ -1,0 +1,66 @@
+"""HTTPS to the lab's edge from the controller, with the public names pinned to an edge
+address (the controller's resolver does not know lab names) and certificates verified
+against the municipal CA of the environment."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+
+# A browser User-Agent: Horde serves its dynamic view only to browsers it recognises.
+BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+
+_real_getaddrinfo = socket.getaddrinfo
+
+
+@contextlib.contextmanager
+def pinned(names: dict[str, str]) -> Iterator[None]:
+    """Resolve the given names to the given addresses while the block runs."""
+
+    def fake(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return _real_getaddrinfo(names.get(host, host), *args, **kwargs)
+
+    socket.getaddrinfo = fake
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = _real_getaddrinfo
+
+
+class EdgeSession(requests.Session):
+    """A requests session whose public names go to one edge address."""
+
+    def __init__(self, address: str, names: list[str], ca: Path) -> None:
+        super().__init__()
+        self._names = dict.fromkeys(names, address)
+        self.trust_env = False  # no proxy, and no CA bundle from the environment
+        self.verify = str(ca)
+        self.headers["User-Agent"] = BROWSER_UA
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        with pinned(self._names):
+            return super().send(request, **kwargs)
+
+
+def ca_file(secrets_dir: str) -> Path:
+    return Path(secrets_dir) / "pki" / "ca.crt"
+
+
+def handshake(address: str, name: str, ca: Path, version: ssl.TLSVersion) -> str:
+    """TLS handshake with exactly one protocol version; returns the negotiated version or
+    raises ssl.SSLError. The client side allows old versions (SECLEVEL=0) so that a
+    refusal comes from the server."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(str(ca))
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    ctx.minimum_version = version
+    ctx.maximum_version = version
+    with socket.create_connection((address, 443), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=name) as tls:
+        return str(tls.version())
