@@ -19,6 +19,7 @@ FEATURES = (
     "municloud.cmd_cloud",
     "municloud.cmd_lab",
     "municloud.cmd_artifacts",
+    "municloud.cmd_backup",
 )
 
 

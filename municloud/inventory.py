@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from municloud import edge_sites, paths
+from municloud import backup_sets, edge_sites, paths
 from municloud.errors import UserError
 from municloud.ports import host_rules
 from municloud.topology import Topology
@@ -121,6 +121,9 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
     # (municloud.edge_sites; read by the edge role).
     all_vars["municloud_published_sites"] = edge_sites.sites(
         topo, addresses={n: h["address"] for n, h in outputs["hosts"].items()})
+    # Backup retention and the allowed age of the last backup (topology `backup:`), read
+    # by the backup_client role and `municloud backup status`.
+    all_vars["municloud_backup"] = topo.backup.model_dump()
     if ssh_config is not None:
         all_vars["ansible_ssh_common_args"] = f"-F {ssh_config}"
     hosts: dict[str, Any] = {}
@@ -137,6 +140,8 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
             "municloud_volumes": [v.model_dump() for v in h.volumes],
             "municloud_firewall_rules": [r.as_dict() for r in host_rules(topo, h)],
         }
+        # What this host backs up, from its services' declarations (municloud.backup_sets).
+        hosts[h.name]["municloud_backup_set"] = backup_sets.for_host(list(h.services))
         for svc in h.services:
             groups.setdefault(svc, {"hosts": {}})["hosts"][h.name] = {}
     return {"all": {"vars": all_vars, "hosts": hosts, "children": groups}}

@@ -45,6 +45,11 @@ class Publish(_Model):
 class BackupDecl(_Model):
     paths: list[str] = []
     pre: str | None = Field(default=None, description="command that writes a consistent dump")
+    # Optional: how a restore loads the dump back and which units it stops meanwhile.
+    # When absent, municloud.backup_sets derives both from the dump tool named in `pre`.
+    restore: str | None = Field(default=None, description="command that loads the dump back")
+    units: list[str] | None = Field(default=None,
+                                    description="systemd units stopped during a restore")
 
 
 class Service(_Model):
