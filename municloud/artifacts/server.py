@@ -47,10 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cert", required=True)
     p.add_argument("--key", required=True)
     args = p.parse_args(argv)
+    ctx = tls_context(args.cert, args.key)  # before listening: a bad key never looks "up"
     handler = functools.partial(Handler, directory=args.dir)
     httpd = ThreadingHTTPServer((args.bind, args.port), handler)
     httpd.daemon_threads = True
-    httpd.socket = tls_context(args.cert, args.key).wrap_socket(httpd.socket, server_side=True)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=httpd.shutdown, daemon=True).start()
