@@ -20,6 +20,7 @@ FEATURES = (
     "municloud.cmd_lab",
     "municloud.cmd_artifacts",
     "municloud.cmd_backup",
+    "municloud.cmd_dns",
 )
 
 

@@ -1,0 +1,153 @@
+"""`municloud dns-records`: the records built from an inventory and a DKIM public key.
+
+Keys are made with the `openssl` command (as the mail role does on the mail host), so the
+tests parse real PEM output, not a hand-written string.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from municloud import cli, dns_records, inventory
+from municloud.errors import UserError
+from municloud.topology import load
+
+pytestmark = pytest.mark.control("MAIL-DKIM-01")
+
+SETTINGS = dns_records.MailSettings(selector="mail", dkim_dir="/var/lib/rspamd/dkim")
+
+
+def _openssl(*args: str, stdin: bytes | None = None) -> bytes:
+    return subprocess.run(["openssl", *args], input=stdin, capture_output=True,
+                          check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def rsa_pem() -> str:
+    key = _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048")
+    return _openssl("pkey", "-pubout", stdin=key).decode()
+
+
+@pytest.fixture(scope="module")
+def lab_inventory() -> dict[str, Any]:
+    """The lab's inventory as the topology alone defines it (no lab needed)."""
+    return inventory.build(load("lab"))
+
+
+def _by(records: list[dns_records.Record], rtype: str, name: str) -> list[str]:
+    return [r.value for r in records if r.type == rtype and r.name == name]
+
+
+def test_dkim_value_is_the_der_public_key_in_base64(rsa_pem: str) -> None:
+    value = dns_records.dkim_value(rsa_pem)
+    assert value.startswith("v=DKIM1; k=rsa; p=")
+    der = _openssl("pkey", "-pubin", "-outform", "DER", stdin=rsa_pem.encode())
+    assert base64.b64decode(value.split("p=", 1)[1]) == der
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n",
+    "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+    "-----BEGIN PUBLIC KEY-----\nnot*base64!\n-----END PUBLIC KEY-----\n",
+], ids=["empty", "no-body", "private-key", "not-base64"])
+def test_dkim_value_refuses_what_is_not_a_public_key(text: str) -> None:
+    with pytest.raises(ValueError):
+        dns_records.dkim_value(text)
+
+
+def test_dkim_value_refuses_a_non_rsa_key() -> None:
+    key = _openssl("genpkey", "-algorithm", "ED25519")
+    pem = _openssl("pkey", "-pubout", stdin=key).decode()
+    with pytest.raises(ValueError, match="RSA"):
+        dns_records.dkim_value(pem)
+
+
+def test_long_txt_values_are_split_into_255_octet_strings(rsa_pem: str) -> None:
+    value = dns_records.dkim_value(rsa_pem)
+    chunks = dns_records.txt_chunks(value)
+    assert len(chunks) == 2 and all(len(c) <= 255 for c in chunks)
+    assert "".join(chunks) == value
+    line = dns_records.Record("mail._domainkey.example.org.", "TXT", value).zone_line()
+    assert line.count('"') == 4
+
+
+def test_txt_values_with_quotes_are_refused() -> None:
+    with pytest.raises(ValueError):
+        dns_records.txt_chunks('v=spf1 "mx" -all')
+
+
+def test_mail_records_of_the_lab(lab_inventory: dict[str, Any], rsa_pem: str) -> None:
+    dkim = dns_records.dkim_value(rsa_pem)
+    records = dns_records.build(lab_inventory, dkim, SETTINGS)
+    assert _by(records, "MX", "heraklion.gr.") == ["10 mail1.heraklion.gr."]
+    assert _by(records, "A", "mail1.heraklion.gr.") == ["10.70.1.21"]
+    assert _by(records, "TXT", "heraklion.gr.") == ["v=spf1 mx -all"]
+    assert _by(records, "TXT", "mail._domainkey.heraklion.gr.") == [dkim]
+    assert _by(records, "TXT", "_dmarc.heraklion.gr.") == [
+        "v=DMARC1; p=quarantine; rua=mailto:postmaster@heraklion.gr"]
+
+
+def test_public_names_point_at_every_edge_host(lab_inventory: dict[str, Any]) -> None:
+    records = dns_records.build(lab_inventory, None, SETTINGS)
+    for name in lab_inventory["all"]["vars"]["municloud_public_names"].values():
+        assert sorted(_by(records, "A", f"{name}.")) == ["10.70.1.11", "10.70.1.12"]
+
+
+def test_floating_addresses_win_over_private_ones(lab_inventory: dict[str, Any]) -> None:
+    inv: dict[str, Any] = {"all": {**lab_inventory["all"],
+                                   "hosts": {**lab_inventory["all"]["hosts"]}}}
+    for name, ip in (("mail1", "203.0.113.25"), ("edge1", "203.0.113.11")):
+        inv["all"]["hosts"][name] = {**inv["all"]["hosts"][name],
+                                     "municloud_floating_address": ip}
+    records = dns_records.build(inv, None, SETTINGS, dmarc_rua="dmarc@heraklion.gr")
+    assert _by(records, "A", "mail1.heraklion.gr.") == ["203.0.113.25"]
+    assert sorted(_by(records, "A", "webmail.heraklion.gr.")) == ["10.70.1.12",
+                                                                  "203.0.113.11"]
+    assert _by(records, "TXT", "_dmarc.heraklion.gr.") == [
+        "v=DMARC1; p=quarantine; rua=mailto:dmarc@heraklion.gr"]
+
+
+def test_without_a_key_the_dkim_record_is_left_out(lab_inventory: dict[str, Any]) -> None:
+    records = dns_records.build(lab_inventory, None, SETTINGS)
+    assert not [r for r in records if "_domainkey" in r.name]
+    assert _by(records, "TXT", "heraklion.gr.") == ["v=spf1 mx -all"]
+
+
+def test_an_environment_without_mail_is_refused(lab_inventory: dict[str, Any]) -> None:
+    inv = {"all": {**lab_inventory["all"], "vars": {
+        **lab_inventory["all"]["vars"],
+        "municloud_service_hosts": {
+            k: v for k, v in lab_inventory["all"]["vars"]["municloud_service_hosts"].items()
+            if k != "mail"}}}}
+    with pytest.raises(UserError, match="mail service"):
+        dns_records.build(inv, None, SETTINGS)
+
+
+def test_selector_comes_from_the_role_then_group_vars(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUNICLOUD_INVENTORIES", str(tmp_path))
+    assert dns_records.configured("prod").selector == "mail"
+    gv = tmp_path / "prod" / "group_vars" / "mail"
+    gv.mkdir(parents=True)
+    (gv / "dkim.yml").write_text("mail_dkim_selector: s2027\n")
+    assert dns_records.configured("prod") == dns_records.MailSettings(
+        "s2027", "/var/lib/rspamd/dkim")
+
+
+def test_unreachable_mail_host_prints_the_rest_and_says_how(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # A state directory without any SSH configuration: the key cannot be read.
+    monkeypatch.setenv("MUNICLOUD_STATE", str(tmp_path))
+    code = cli.main(["dns-records", "lab"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "v=spf1 mx -all" in out and "_dmarc.heraklion.gr." in out
+    assert "_domainkey" not in out
+    assert "DKIM record left out" in err and "/var/lib/rspamd/dkim/heraklion.gr.mail.pub" in err
