@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -26,8 +27,13 @@ def connect(cloud: str, timeout: float = 20) -> Any:
         raise UserError(f"cloud '{cloud}': no such entry in {_where()} ({exc}); "
                         f"for devcloud run: eval \"$(municloud devcloud env)\"") from exc
     auth_url = (conn.config.config.get("auth") or {}).get("auth_url", "?")
+    # keystoneauth warns on stderr before it fails; the one line below says it all.
+    logging.getLogger("keystoneauth").setLevel(logging.ERROR)
     try:
-        conn.authorize()
+        try:
+            conn.authorize()
+        except openstack.exceptions.SDKException as exc:
+            raise _cause(exc, ka.ClientException) or exc from None
     except ka.Unauthorized as exc:
         raise UserError(f"cloud '{cloud}': authentication refused by {auth_url} "
                         "(wrong user name, password or project in clouds.yaml)") from exc
@@ -37,6 +43,16 @@ def connect(cloud: str, timeout: float = 20) -> Any:
     except (ka.ClientException, openstack.exceptions.SDKException) as exc:
         raise UserError(f"cloud '{cloud}': {type(exc).__name__}: {exc}") from exc
     return conn
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of `kind` in the chain of causes of `exc`."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def call_errors() -> tuple[type[BaseException], ...]:

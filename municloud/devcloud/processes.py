@@ -103,8 +103,9 @@ def openstack() -> list[Proc]:
         Proc("neutron-server", _py("neutron.cmd.eventlet.server", "neutron-server",
                                    "--config-file", str(etc() / "neutron/neutron.conf")),
              PORTS["neutron"], {"PYTHONPATH": str(root() / "pylib")}),
-        Proc("nova-api", _uwsgi(PORTS["nova-api"], "/usr/bin/nova-api-wsgi"),
-             PORTS["nova-api"], {"OS_NOVA_CONFIG_DIR": str(etc() / "nova")}),
+        # Under uwsgi, nova-api's RabbitMQ heartbeats stall between requests and the next
+        # RPC call (volume attach) times out: run its eventlet server instead.
+        Proc("nova-api", _py("nova.cmd.api", "nova-api", *nova), PORTS["nova-api"]),
         Proc("nova-conductor", _py("nova.cmd.conductor", "nova-conductor", *nova)),
         Proc("nova-scheduler", _py("nova.cmd.scheduler", "nova-scheduler", *nova)),
         Proc("nova-compute", _py("nova.cmd.compute", "nova-compute", *nova)),

@@ -1,0 +1,93 @@
+"""Bad input to the cloud commands: one clear line naming the problem, a non-zero exit,
+never a traceback. (A wrong password needs a real keystone: tests/cloud.)"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from municloud import paths
+from municloud.audit_cloud import drift
+from municloud.cloud_rules import Estate, Server
+from municloud.topology import load
+
+MUNICLOUD = str(Path(sys.executable).parent / "municloud")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _clouds(tmp_path: Path, auth_url: str) -> Path:
+    f = tmp_path / "clouds.yaml"
+    f.write_text(yaml.safe_dump({"clouds": {"other": {"auth": {
+        "auth_url": auth_url, "username": "u", "password": "p", "project_name": "p",
+        "user_domain_name": "Default", "project_domain_name": "Default"}}}}))
+    return f
+
+
+def _run(args: list[str], clouds: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env["OS_CLIENT_CONFIG_FILE"] = str(clouds)
+    return subprocess.run([MUNICLOUD, *args], capture_output=True, text=True, env=env,
+                          cwd=paths.REPO, timeout=120)
+
+
+def _one_line(r: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("cmd", [["audit", "cloud", "--cloud", "nosuch", "--env", "staging"],
+                                 ["preflight", "staging", "--cloud", "nosuch"]])
+def test_no_clouds_yaml_entry(tmp_path, cmd):
+    r = _run(cmd, _clouds(tmp_path, "http://127.0.0.1:1/v3"))
+    assert r.returncode == 1
+    assert _one_line(r).startswith("municloud: error: cloud 'nosuch': no such entry in ")
+
+
+@pytest.mark.parametrize("cmd", [["audit", "cloud", "--cloud", "other", "--env", "staging"],
+                                 ["preflight", "staging", "--cloud", "other"]])
+def test_unreachable_endpoint(tmp_path, cmd):
+    url = f"http://127.0.0.1:{_free_port()}/v3"
+    r = _run(cmd, _clouds(tmp_path, url))
+    assert r.returncode == 1
+    assert _one_line(r) == (f"municloud: error: cloud 'other': identity endpoint {url} "
+                            "unreachable (ConnectFailure); is the cloud up?")
+
+
+@pytest.mark.parametrize("cmd", [["audit", "cloud", "--cloud", "other", "--env", "nope"],
+                                 ["preflight", "nope", "--cloud", "other"]])
+def test_unknown_environment(tmp_path, cmd):
+    r = _run(cmd, _clouds(tmp_path, "http://127.0.0.1:1/v3"))
+    assert r.returncode == 2
+    assert _one_line(r).startswith("municloud: error: unknown environment 'nope'")
+
+
+def test_audit_without_env_names_the_choices(tmp_path):
+    r = _run(["audit", "cloud", "--cloud", "other"], _clouds(tmp_path, "http://127.0.0.1:1/v3"))
+    assert r.returncode == 1
+    assert "give --env ENV" in _one_line(r)
+
+
+@pytest.mark.control("CLOUD-DRIFT-01", "CLOUD-DRIFT-02")
+def test_drift_names_missing_extra_and_resized_servers():
+    topo = load("staging")
+    flavor = {h.name: topo.sizes[h.size].flavor for h in topo.hosts}
+    servers = [Server(name=h.name, flavor=flavor[h.name]) for h in topo.hosts
+               if h.name not in ("db1", "idp1")]
+    servers.append(Server(name="idp1", flavor="m1.large"))
+    servers.append(Server(name="stray", flavor="m1.small"))
+    found = {(f.control, f.name) for f in drift(Estate(servers=tuple(servers)), topo)}
+    assert found == {("CLOUD-DRIFT-01", "db1"), ("CLOUD-DRIFT-01", "stray"),
+                     ("CLOUD-DRIFT-02", "idp1")}
