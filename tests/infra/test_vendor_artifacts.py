@@ -27,18 +27,19 @@ from municloud.artifacts import manifest as mf
 from municloud.artifacts import mirror, serve
 
 HOST = "backup1"
+IDENTITY_HOST = "idp1"
 GATEWAY = "10.70.4.1"
 PORT = 8444  # beside the lab's own mirror port (8443), so a running one is left alone
 FACTS = "/run/municloud-test/services"
 CACHE = "/var/cache/municloud-test/artifacts"
 PACKAGES = ("municloud-test-hello", "municloud-test-extra")
 
-PLAYBOOK = """
-- name: Obtain one vendor artifact through the role vendor_artifact
+TRUST = """
+- name: Trust the municipal CA (what role common's pki_trust does, same file)
   hosts: "{{ target }}"
   gather_facts: false
   tasks:
-    - name: Trust the municipal CA (what role common's pki_trust does; same file)
+    - name: Add the municipal CA to the trust store
       ansible.builtin.copy:
         src: "{{ municloud_secrets_dir }}/pki/ca.crt"
         dest: /usr/local/share/ca-certificates/municloud-ca.crt
@@ -47,6 +48,12 @@ PLAYBOOK = """
     - name: Update the trust store
       ansible.builtin.command: update-ca-certificates
       when: ca is changed
+"""
+PLAYBOOK = TRUST + """
+- name: Obtain one vendor artifact through the role vendor_artifact
+  hosts: "{{ target }}"
+  gather_facts: false
+  tasks:
     - name: Obtain the artifact
       ansible.builtin.include_role:
         name: vendor_artifact
@@ -61,18 +68,27 @@ class Setup:
     manifest: Path
 
 
-def play(setup: Setup, artifact: str, policy: str = "require") -> subprocess.CompletedProcess[str]:
-    extra = {"target": HOST, "vendor_artifact_name": artifact,
-             "vendor_artifact_service": "testsvc", "vendor_artifact_component": f"t-{artifact}",
-             "vendor_artifact_manifest_file": str(setup.manifest),
-             "vendor_artifact_archive_keyring": str(setup.archive_key),
-             "vendor_artifact_policy": policy, "vendor_artifact_install": True,
-             "vendor_artifact_facts_dir": FACTS, "vendor_artifact_cache_dir": CACHE}
+def ansible_playbook(setup: Setup, playbook: Path, extra: dict[str, Any],
+                     *args: str) -> subprocess.CompletedProcess[str]:
     (setup.dir / "vars.json").write_text(json.dumps(extra))
     return subprocess.run(
         [str(paths.REPO / ".venv/bin/ansible-playbook"), "-i", "inventories/lab/municloud.yml",
-         str(setup.dir / "play.yml"), "-e", f"@{setup.dir / 'vars.json'}"],
+         str(playbook), "-e", f"@{setup.dir / 'vars.json'}", *args],
         cwd=paths.REPO, capture_output=True, text=True, timeout=600, check=False)
+
+
+def isolated_vars(setup: Setup) -> dict[str, Any]:
+    """The test's manifest, archive key, facts and cache directories (not the real ones)."""
+    return {"vendor_artifact_manifest_file": str(setup.manifest),
+            "vendor_artifact_archive_keyring": str(setup.archive_key),
+            "vendor_artifact_facts_dir": FACTS, "vendor_artifact_cache_dir": CACHE}
+
+
+def play(setup: Setup, artifact: str, policy: str = "require") -> subprocess.CompletedProcess[str]:
+    extra = {**isolated_vars(setup), "target": HOST, "vendor_artifact_name": artifact,
+             "vendor_artifact_service": "testsvc", "vendor_artifact_component": f"t-{artifact}",
+             "vendor_artifact_policy": policy, "vendor_artifact_install": True}
+    return ansible_playbook(setup, setup.dir / "play.yml", extra)
 
 
 def role_changes(out: str) -> int:
@@ -91,16 +107,18 @@ def setup(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory,
         data["artifacts"] += [
             {**data["artifacts"][0], "name": "tampered"},
             {**data["artifacts"][0], "name": "missing", "version": "9.9"},
+            {**data["artifacts"][1], "name": "wso2is"},  # what roles/identity asks for
         ]
         m = mf.parse([("test", data)])
         fetched = mirror.fetch_all(m, d / "mirror", archive / "gnupg",
                                    archive / "municloud-archive.gpg", mirror.Options(timeout=5))
-    assert [r.status for r in fetched] == ["ok"] * 5, fetched
+    assert [r.status for r in fetched] == ["ok"] * 6, fetched
     shutil.rmtree(d / "mirror/files/missing")  # pinned in the manifest, absent from the mirror
     with (d / "mirror/files/tampered/1.2.3/tool-1.2.3.bin").open("ab") as f:
         f.write(b"tampered")
     host_manifest = write_yaml(d / "artifacts.yml", {**data, "mirror": f"https://{GATEWAY}:{PORT}"})
     (d / "play.yml").write_text(PLAYBOOK)
+    (d / "trust.yml").write_text(TRUST)
     cert, key = serve.default_cert("lab")
     if not cert.exists():
         serve.issue_cert("lab", GATEWAY)
@@ -110,6 +128,7 @@ def setup(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory,
         yield Setup(d, d / "mirror", archive / "municloud-archive.gpg", host_manifest)
     finally:
         serve.stop(state)
+        target(IDENTITY_HOST).run(f"rm -rf {CACHE} /run/municloud-test")
         h = target(HOST)
         h.run(f"apt-get -y purge {' '.join(PACKAGES)}; rm -rf {CACHE} /run/municloud-test "
               "/etc/apt/sources.list.d/municloud-vendorrepo.sources "
@@ -176,3 +195,21 @@ def test_a_missing_artifact_under_best_effort_is_recorded_not_deployed(setup: Se
     assert record["status"] == "not deployed" and record["service"] == "testsvc"
     assert record["reason"].startswith("artifact unavailable: missing (9.9)")
     assert not target(HOST).file(f"{CACHE}/missing").exists
+
+
+@pytest.mark.control("ART-02")
+def test_a_vendor_role_obtains_its_artifact_through_the_interface_alone(setup: Setup,
+                                                                         target: Any) -> None:
+    trust = ansible_playbook(setup, setup.dir / "trust.yml", {"target": IDENTITY_HOST})
+    assert trust.returncode == 0, trust.stdout[-2000:]
+    run = ansible_playbook(setup, paths.PLAYBOOKS / "vendor.yml", isolated_vars(setup),
+                           "--limit", IDENTITY_HOST)
+    assert run.returncode == 0, run.stdout[-3000:]
+    h = target(IDENTITY_HOST)
+    pinned = next(a for a in yaml.safe_load(setup.manifest.read_text())["artifacts"]
+                  if a["name"] == "wso2is")
+    assert h.file(f"{CACHE}/wso2is/4.5/suite-4.5.zip").sha256sum == pinned["sha256"]
+    record = json.loads(h.file(f"{FACTS}/wso2is.json").content_string)
+    assert record == {"service": "identity", "component": "wso2is", "status": "not deployed",
+                      "reason": "role not implemented yet (artifact obtained and verified)",
+                      "version": "4.5"}
