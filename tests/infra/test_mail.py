@@ -437,6 +437,10 @@ def test_delivered_mail_carries_a_dkim_signature_that_verifies(
     # The verifier sees the message as the receiving server did (without the headers
     # added after signing: Return-Path and Delivered-To from LMTP come first).
     assert dkim.verify(delivered.raw, dnsfunc=dnsfunc), "DKIM signature does not verify"
+    # And the verifier is not vacuous: the same message with its body changed fails.
+    tampered = delivered.raw.replace(b"Hello from", b"Hullo from", 1)
+    assert tampered != delivered.raw
+    assert not dkim.verify(tampered, dnsfunc=dnsfunc)
 
 
 @pytest.mark.control("MAIL-DKIM-01")
