@@ -304,7 +304,27 @@ def test_disabled_person_cannot_log_in_to_imap(mx: MailHost, people: list[Person
         c.shutdown()
 
 
+@pytest.mark.control("MAIL-AUTH-01")
+def test_person_cannot_send_as_someone_else(mx: MailHost, sender: Person,
+                                            recipient: Person) -> None:
+    with submission(mx, sender) as s:
+        code, reply = s.mail(recipient.mail)
+        if code == 250:
+            code, reply = s.rcpt(sender.mail)
+        assert code == 553 and b"5.7.1" in reply, (code, reply)
+
+
 # --- relay, recipients, spam ----------------------------------------------------------------
+
+@pytest.mark.control("MAIL-RELAY-01")
+def test_submission_without_auth_sends_nothing(mx: MailHost, recipient: Person) -> None:
+    with smtplib.SMTP(mx.address, 587, timeout=NET_TIMEOUT) as s:
+        s.starttls(context=mx.context())
+        s.ehlo("controller.test")
+        s.mail("someone@example.org")
+        code, reply = s.rcpt(recipient.mail)
+        assert code == 554 and b"5.7.1" in reply, (code, reply)
+
 
 @pytest.mark.control("MAIL-RELAY-01")
 @pytest.mark.parametrize("sender_kind", ["outside", "own-domain"])
