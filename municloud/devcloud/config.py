@@ -1,6 +1,6 @@
 """The configuration files of every devcloud service, rendered under `<devcloud>/etc/`.
 
-The settings are those the notes (docs/devcloud.md) found necessary: everything bound to
+The settings are those docs/devcloud.md explains: everything bound to
 127.0.0.1, one worker each, nova's fake driver without VIF plugging, cinder's fake
 driver, glance's file store, neutron's ML2 with the agentless binding driver.
 """
