@@ -18,6 +18,7 @@ FEATURES = (
     "municloud.cmd_devcloud",
     "municloud.cmd_cloud",
     "municloud.cmd_lab",
+    "municloud.cmd_deploy",
     "municloud.cmd_artifacts",
     "municloud.cmd_backup",
     "municloud.cmd_dns",
