@@ -31,7 +31,8 @@ IDENTITY_HOST = "idp1"
 GATEWAY = "10.70.4.1"
 PORT = 8444  # beside the lab's own mirror port (8443), so a running one is left alone
 FACTS = "/run/municloud-test/services"
-CACHE = "/var/cache/municloud-test/artifacts"
+CACHE_ROOT = "/var/cache/municloud-test"
+CACHE = f"{CACHE_ROOT}/artifacts"
 PACKAGES = ("municloud-test-hello", "municloud-test-extra")
 
 TRUST = """
@@ -128,9 +129,9 @@ def setup(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory,
         yield Setup(d, d / "mirror", archive / "municloud-archive.gpg", host_manifest)
     finally:
         serve.stop(state)
-        target(IDENTITY_HOST).run(f"rm -rf {CACHE} /run/municloud-test")
+        target(IDENTITY_HOST).run(f"rm -rf {CACHE_ROOT} /run/municloud-test")
         h = target(HOST)
-        h.run(f"apt-get -y purge {' '.join(PACKAGES)}; rm -rf {CACHE} /run/municloud-test "
+        h.run(f"apt-get -y purge {' '.join(PACKAGES)}; rm -rf {CACHE_ROOT} /run/municloud-test "
               "/etc/apt/sources.list.d/municloud-vendorrepo.sources "
               "/etc/apt/preferences.d/municloud-vendorrepo.pref "
               "/etc/apt/apt.conf.d/60municloud-vendorrepo "
