@@ -1,0 +1,251 @@
+"""Webmail (Horde) through the edge: a directory user logs in and sees the inbox.
+
+The journey needs the roles of other areas: directory (people, passwords), mail (IMAPS,
+submission) and db (Horde's database). While one of them is not deployed, the journey
+tests skip naming it (or fail when MUNICLOUD_REQUIRE_LAB=1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import smtplib
+import socket
+import ssl
+import time
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from municloud import paths
+
+from .webclient import EdgeSession, ca_file, pinned
+
+REQUIRE = os.environ.get("MUNICLOUD_REQUIRE_LAB") == "1"
+ENV = os.environ.get("MUNICLOUD_ENV", "lab")
+
+
+def _missing(reason: str) -> None:
+    if REQUIRE:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _status(target: Any, host: str, service: str) -> str:
+    f = target(host).file(f"/etc/municloud/services/{service}.json")
+    if not f.exists:
+        return "absent"
+    return str(json.loads(f.content_string).get("status", "unknown"))
+
+
+def _require_roles(lab: dict[str, Any], target: Any, *services: str) -> None:
+    where = lab["all"]["vars"]["municloud_service_hosts"]
+    for svc in services:
+        host = where[svc][0]["name"]
+        state = _status(target, host, svc)
+        if state != "deployed":
+            _missing(f"role {svc} is not deployed on {host} "
+                     f"(/etc/municloud/services/{svc}.json: {state}): run playbooks/{svc}.yml")
+
+
+def _people() -> list[dict[str, Any]]:
+    f = paths.ROOT / "inventories" / ENV / "group_vars" / "all" / "people.yml"
+    if not f.exists():
+        _missing(f"role directory has not landed its people: no {f.relative_to(paths.ROOT)}")
+    people: list[dict[str, Any]] = (yaml.safe_load(f.read_text()) or {}).get(
+        "directory_people", [])
+    return people
+
+
+def _person(lab: dict[str, Any], state: str) -> tuple[str, str, str]:
+    for p in _people():
+        if p.get("state", "present") == state:
+            pw_file = Path(lab["all"]["vars"]["municloud_secrets_dir"]) / "people" / \
+                f"{p['uid']}.password"
+            if not pw_file.exists():
+                _missing(f"no password for {p['uid']} at {pw_file} (role directory)")
+            return p["uid"], pw_file.read_text().strip(), p.get("mail", "")
+    _missing(f"no person with state {state} in the lab's directory_people")
+    raise AssertionError  # unreachable
+
+
+def _edge(lab: dict[str, Any]) -> tuple[str, str]:
+    first = next(iter(lab["all"]["children"]["edge"]["hosts"]))
+    return first, lab["all"]["hosts"][first]["municloud_address"]
+
+
+def _webmail_name(lab: dict[str, Any]) -> str:
+    return str(lab["all"]["vars"]["municloud_public_names"]["webmail"])
+
+
+def _session(lab: dict[str, Any]) -> EdgeSession:
+    _, address = _edge(lab)
+    names = [s["name"] for s in lab["all"]["vars"]["municloud_published_sites"]]
+    return EdgeSession(address, names, ca_file(lab["all"]["vars"]["municloud_secrets_dir"]))
+
+
+def login(lab: dict[str, Any], uid: str, password: str) -> tuple[EdgeSession, Any]:
+    """Log in through the edge as a browser would; returns the session and the last page."""
+    s = _session(lab)
+    base = f"https://{_webmail_name(lab)}"
+    page = s.get(f"{base}/horde/login.php", timeout=60)
+    assert page.status_code == 200, f"login page: {page.status_code} {page.text[:300]}"
+    form: dict[str, str] = dict(re.findall(
+        r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page.text))
+    form.update({"horde_user": uid, "horde_pass": password, "login_post": "1",
+                 "horde_select_view": "basic"})
+    r = s.post(f"{base}/horde/login.php", data=form, timeout=120)
+    return s, r
+
+
+def inbox(lab: dict[str, Any], s: EdgeSession) -> Any:
+    base = f"https://{_webmail_name(lab)}"
+    return s.get(f"{base}/horde/imp/basic.php?page=mailbox&mailbox=SU5CT1g", timeout=60)
+
+
+def _logged_in(r: Any) -> bool:
+    return "horde_user" not in r.text and "imp" in r.url
+
+
+@pytest.mark.control("WEB-MAIL-01")
+def test_a_directory_user_reaches_the_inbox_with_a_fresh_message(
+        lab: dict[str, Any], target: Any) -> None:
+    _require_roles(lab, target, "directory", "db", "mail", "webmail")
+    uid, password, mail = _person(lab, "present")
+    subject = f"municloud webmail probe {secrets.token_hex(6)}"
+    mail_host = lab["all"]["vars"]["municloud_service_hosts"]["mail"][0]
+    ctx = ssl.create_default_context(cafile=str(ca_file(
+        lab["all"]["vars"]["municloud_secrets_dir"])))
+    msg = EmailMessage()
+    msg["From"] = mail
+    msg["To"] = mail
+    msg["Subject"] = subject
+    msg.set_content("Delivered through submission by tests/infra/test_webmail.py.")
+    with pinned({mail_host["fqdn"]: mail_host["address"]}), \
+            smtplib.SMTP(mail_host["fqdn"], 587, timeout=30) as smtp:
+        smtp.starttls(context=ctx)
+        smtp.login(uid, password)
+        smtp.send_message(msg)
+    s, r = login(lab, uid, password)
+    assert r.status_code == 200 and _logged_in(r), f"login failed: {r.url} {r.text[:300]}"
+    deadline = time.monotonic() + 30
+    while True:
+        page = inbox(lab, s)
+        if subject in page.text or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert page.status_code == 200, page.text[:300]
+    assert subject in page.text, f"the inbox of {uid} does not list {subject!r}"
+
+
+@pytest.mark.control("WEB-MAIL-01")
+def test_a_wrong_password_does_not_get_in(lab: dict[str, Any], target: Any) -> None:
+    _require_roles(lab, target, "directory", "db", "mail", "webmail")
+    uid, password, _ = _person(lab, "present")
+    s, r = login(lab, uid, password + "-wrong")
+    assert not _logged_in(r), f"{uid} got in with a wrong password: {r.url}"
+    page = inbox(lab, s)
+    assert "horde_user" in page.text or "login.php" in page.url, f"inbox reachable: {page.url}"
+
+
+@pytest.mark.control("WEB-MAIL-01")
+def test_a_disabled_user_cannot_log_in(lab: dict[str, Any], target: Any) -> None:
+    _require_roles(lab, target, "directory", "db", "mail", "webmail")
+    uid, password, _ = _person(lab, "disabled")
+    _, r = login(lab, uid, password)
+    assert not _logged_in(r), f"disabled user {uid} got in: {r.url}"
+
+
+@pytest.mark.control("WEB-LOG-01", "WEB-MAIL-01")
+def test_the_login_password_is_in_no_access_log(lab: dict[str, Any], target: Any) -> None:
+    _require_roles(lab, target, "webmail")
+    password = f"Probe-{secrets.token_hex(8)}"
+    login(lab, f"nobody-{secrets.token_hex(3)}", password)
+    edge, _ = _edge(lab)
+    webmail = lab["all"]["vars"]["municloud_service_hosts"]["webmail"][0]["name"]
+    for host in (edge, webmail):
+        logs = target(host).check_output("cat /var/log/nginx/*.log")
+        assert "login.php" in logs, f"{host}: the login was not logged at all"
+        assert password not in logs, f"{host}: the password reached a log"
+
+
+@pytest.mark.control("WEB-MAIL-02")
+def test_php_is_hardened(lab: dict[str, Any], target: Any) -> None:
+    _require_roles(lab, target, "webmail")
+    webmail = lab["all"]["vars"]["municloud_service_hosts"]["webmail"][0]["name"]
+    h = target(webmail)
+    info = h.check_output("php-fpm8.2 -i")
+    settings = dict(re.findall(r"^(\S+) => (.*?) => ", info, re.M))
+    assert settings["expose_php"] == "Off"
+    assert settings["display_errors"] == "Off"
+    disabled = set(settings["disable_functions"].split(","))
+    assert {"exec", "shell_exec", "system", "passthru", "proc_open", "popen"} <= disabled
+    pool = h.file("/etc/php/8.2/fpm/pool.d/horde.conf").content_string
+    for line in ("session.cookie_secure] = 1", "session.cookie_httponly] = 1",
+                 "session.cookie_samesite] = ", "display_errors] = off"):
+        assert line in pool, line
+    for app in ("horde", "imp"):
+        conf = h.file(f"/etc/horde/{app}/conf.php")
+        assert conf.user == "root" and conf.group == "www-data" and conf.mode == 0o640, app
+    assert h.file("/etc/horde/imp/backends.local.php").mode == 0o640
+
+
+@pytest.mark.control("WEB-MAIL-02")
+def test_session_cookie_is_secure_httponly_samesite(lab: dict[str, Any], target: Any) -> None:
+    _require_roles(lab, target, "webmail")
+    s = _session(lab)
+    r = s.get(f"https://{_webmail_name(lab)}/horde/login.php", timeout=60)
+    cookies = [c for c in r.raw.headers.getlist("Set-Cookie") if c.startswith("Horde=")] \
+        or [c for h in r.history for c in h.raw.headers.getlist("Set-Cookie")
+            if c.startswith("Horde=")]
+    assert cookies, f"no Horde session cookie set: {r.headers}"
+    for c in cookies:
+        low = c.lower()
+        assert "; secure" in low and "; httponly" in low and "samesite=" in low, c
+    assert "X-Powered-By" not in r.headers
+
+
+@pytest.mark.control("WEB-MAIL-02")
+def test_only_the_edge_tier_reaches_the_webmail_host(lab: dict[str, Any], target: Any) -> None:
+    _require_roles(lab, target, "webmail")
+    wm = lab["all"]["vars"]["municloud_service_hosts"]["webmail"][0]
+    edge, _ = _edge(lab)
+    ca = "/etc/nginx/municloud/ca.crt"
+    out = target(edge).run(f"curl -sS -o /dev/null -w '%{{http_code}}' --cacert {ca} "
+                           f"--resolve {wm['fqdn']}:443:{wm['address']} "
+                           f"https://{wm['fqdn']}/horde/login.php")
+    assert out.rc == 0 and out.stdout.strip() == "200", f"from {edge}: {out.stdout} {out.stderr}"
+    # From the management network (this controller) the port is closed by nftables.
+    with pytest.raises(OSError), socket.create_connection((wm["address"], 443), timeout=5):
+        pass
+
+
+@pytest.mark.control("WEB-MAIL-03")
+def test_tls_to_mail_and_database_and_generated_secrets(
+        lab: dict[str, Any], target: Any) -> None:
+    _require_roles(lab, target, "webmail")
+    v = lab["all"]["vars"]
+    h = target(v["municloud_service_hosts"]["webmail"][0]["name"])
+    conf = h.check_output("cat /etc/horde/horde/conf.php")
+    assert "$conf['sql']['ssl'] = true;" in conf
+    assert "$conf['sql']['ca'] = '/etc/ssl/municloud/ca.crt';" in conf
+    assert "$conf['sql']['phptype'] = 'mysql';" in conf
+    key = Path(v["municloud_secrets_dir"], "webmail", "secret_key").read_text().split()[0]
+    assert f"$conf['secret_key'] = '{key}';" in conf, "the secret key is not the generated one"
+    backends = h.check_output("cat /etc/horde/imp/backends.local.php")
+    assert "'port' => 993" in backends and "'secure' => 'ssl'" in backends
+    assert "'port' => 587" in backends and "'secure' => 'tls'" in backends
+    assert "'verify_peer' => true" in backends
+    assert "'cafile' => '/etc/ssl/municloud/ca.crt'" in h.check_output(
+        "grep -F \"'context' =>\" /usr/share/horde/imp/lib/Imap.php")
+    if _status(target, v["municloud_service_hosts"]["mail"][0]["name"], "mail") == "deployed":
+        mail = v["municloud_service_hosts"]["mail"][0]["fqdn"]
+        for port, extra in ((993, ""), (587, "-starttls smtp")):
+            r = h.run(f"openssl s_client -connect {mail}:{port} -servername {mail} {extra} "
+                      f"-CAfile /etc/ssl/municloud/ca.crt -verify_return_error </dev/null")
+            assert r.rc == 0 and "Verify return code: 0 (ok)" in r.stdout, f"{port}: {r.stderr}"
