@@ -54,9 +54,9 @@ def _require_roles(lab: dict[str, Any], target: Any, *services: str) -> None:
 
 
 def _people() -> list[dict[str, Any]]:
-    f = paths.ROOT / "inventories" / ENV / "group_vars" / "all" / "people.yml"
+    f = paths.INVENTORIES / ENV / "group_vars" / "all" / "people.yml"
     if not f.exists():
-        _missing(f"role directory has not landed its people: no {f.relative_to(paths.ROOT)}")
+        _missing(f"role directory has not landed its people: no {f.relative_to(paths.REPO)}")
     people: list[dict[str, Any]] = (yaml.safe_load(f.read_text()) or {}).get(
         "directory_people", [])
     return people
@@ -109,7 +109,8 @@ def inbox(lab: dict[str, Any], s: EdgeSession) -> Any:
 
 
 def _logged_in(r: Any) -> bool:
-    return "horde_user" not in r.text and "imp" in r.url
+    """Horde answers a failed login with its login form again."""
+    return "login.php" not in r.url and 'name="horde_user"' not in r.text
 
 
 @pytest.mark.control("WEB-MAIL-01")
@@ -215,10 +216,13 @@ def test_only_the_edge_tier_reaches_the_webmail_host(lab: dict[str, Any], target
     _require_roles(lab, target, "webmail")
     wm = lab["all"]["vars"]["municloud_service_hosts"]["webmail"][0]
     edge, _ = _edge(lab)
-    ca = "/etc/nginx/municloud/ca.crt"
-    out = target(edge).run(f"curl -sS -o /dev/null -w '%{{http_code}}' --cacert {ca} "
-                           f"--resolve {wm['fqdn']}:443:{wm['address']} "
-                           f"https://{wm['fqdn']}/horde/login.php")
+    probe = ("import ssl, socket; "
+             "c = ssl.create_default_context(cafile='/etc/nginx/municloud/ca.crt'); "
+             f"s = c.wrap_socket(socket.create_connection(('{wm['address']}', 443), 10), "
+             f"server_hostname='{wm['fqdn']}'); "
+             f"s.sendall(b'GET /horde/login.php HTTP/1.0\\r\\nHost: {wm['fqdn']}\\r\\n\\r\\n'); "
+             "print(s.recv(64).decode().split()[1])")
+    out = target(edge).run(f'python3 -c "{probe}"')
     assert out.rc == 0 and out.stdout.strip() == "200", f"from {edge}: {out.stdout} {out.stderr}"
     # From the management network (this controller) the port is closed by nftables.
     with pytest.raises(OSError), socket.create_connection((wm["address"], 443), timeout=5):
@@ -232,20 +236,31 @@ def test_tls_to_mail_and_database_and_generated_secrets(
     v = lab["all"]["vars"]
     h = target(v["municloud_service_hosts"]["webmail"][0]["name"])
     conf = h.check_output("cat /etc/horde/horde/conf.php")
-    assert "$conf['sql']['ssl'] = true;" in conf
-    assert "$conf['sql']['ca'] = '/etc/ssl/municloud/ca.crt';" in conf
-    assert "$conf['sql']['phptype'] = 'mysql';" in conf
+    # mysqli (Horde's PDO adapter has no TLS), TLS settings as the array it reads.
+    assert "$conf['sql']['phptype'] = 'mysqli';" in conf
+    assert "$conf['sql']['ssl'] = array('ca' => '/etc/horde/municloud-ca.crt');" in conf
     key = Path(v["municloud_secrets_dir"], "webmail", "secret_key").read_text().split()[0]
     assert f"$conf['secret_key'] = '{key}';" in conf, "the secret key is not the generated one"
     backends = h.check_output("cat /etc/horde/imp/backends.local.php")
     assert "'port' => 993" in backends and "'secure' => 'ssl'" in backends
     assert "'port' => 587" in backends and "'secure' => 'tls'" in backends
     assert "'verify_peer' => true" in backends
-    assert "'cafile' => '/etc/ssl/municloud/ca.crt'" in h.check_output(
+    assert "'cafile' => '/etc/horde/municloud-ca.crt'" in h.check_output(
         "grep -F \"'context' =>\" /usr/share/horde/imp/lib/Imap.php")
     if _status(target, v["municloud_service_hosts"]["mail"][0]["name"], "mail") == "deployed":
         mail = v["municloud_service_hosts"]["mail"][0]["fqdn"]
         for port, extra in ((993, ""), (587, "-starttls smtp")):
             r = h.run(f"openssl s_client -connect {mail}:{port} -servername {mail} {extra} "
-                      f"-CAfile /etc/ssl/municloud/ca.crt -verify_return_error </dev/null")
+                      f"-CAfile /etc/horde/municloud-ca.crt -verify_return_error </dev/null")
             assert r.rc == 0 and "Verify return code: 0 (ok)" in r.stdout, f"{port}: {r.stderr}"
+
+
+@pytest.mark.control("WEB-MAIL-01")
+def test_horde_admins_are_the_directory_group(lab: dict[str, Any], target: Any) -> None:
+    _require_roles(lab, target, "directory", "webmail")
+    wanted = sorted(p["uid"] for p in _people() if "horde-admins" in p.get("groups", [])
+                    and p.get("state", "present") == "present")
+    h = target(lab["all"]["vars"]["municloud_service_hosts"]["webmail"][0]["name"])
+    line = h.check_output("grep -F \"\\$conf['auth']['admins']\" /etc/horde/horde/conf.php")
+    admins = sorted(re.findall(r"'([^']+)'", line.split("=", 1)[1]))
+    assert admins == wanted, f"Horde admins {admins}, directory group horde-admins {wanted}"

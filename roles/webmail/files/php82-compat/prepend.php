@@ -9,7 +9,7 @@
  *    Kronolith files still call it.
  * 2. With Horde's SQL session handler, Horde_SessionHandler::__destruct() runs after the
  *    database object is gone ("Call to a member function commit() on null"): the session
- *    is written and closed in a shutdown function, before destructors run. (The role uses
+ *    is written and closed after all other shutdown functions, before destructors run. (The role uses
  *    the Builtin session handler, which does not need it; kept so that switching the
  *    handler to Sql does not bring the 500s back.)
  * 3. PHP 8.1 made mysqli throw exceptions by default (MYSQLI_REPORT_ERROR|STRICT);
@@ -37,8 +37,13 @@ if (!function_exists('each')) {
     }
 }
 
+// Registered from a shutdown function, so that it runs after every shutdown function
+// the request itself registered (Horde writes session data in its own): the session is
+// closed last, but still before object destructors run.
 register_shutdown_function(function () {
-    if (session_status() === PHP_SESSION_ACTIVE) {
-        @session_write_close();
-    }
+    register_shutdown_function(function () {
+        if (session_status() === PHP_SESSION_ACTIVE) {
+            @session_write_close();
+        }
+    });
 });
