@@ -64,13 +64,18 @@ def archives(host: Any) -> list[str]:
 def archive_listing(host: Any, archive: str, paths: list[str]) -> dict[str, str]:
     """path -> sha256 of every regular file of the archive under these paths (borg reads
     the chunks back from the repository to compute them)."""
-    out = ok(host, "borg", "list", "--format", "{type} {sha256} {path}{NL}", f"::{archive}",
-             *[p.lstrip("/") for p in paths])
-    listing = {}
+    out = ok(host, "borg", "list", "--format", "{type}{TAB}{sha256}{TAB}{path}{TAB}{source}{NL}",
+             f"::{archive}", *[p.lstrip("/") for p in paths])
+    listing: dict[str, str] = {}
+    links: dict[str, str] = {}
     for line in out.splitlines():
-        kind, digest, path = line.split(" ", 2)
-        if kind == "-":
+        kind, digest, path, source = line.split("\t")
+        if kind in ("-", "h") and not digest and source:
+            links["/" + path] = "/" + source  # a hard link: same bytes as its source
+        elif kind == "-":
             listing["/" + path] = digest
+    for path, source in links.items():
+        listing[path] = listing[source]
     return listing
 
 

@@ -447,14 +447,15 @@ def test_full_repository_fails_and_keeps_archives(target: Any, lab: dict[str, An
     before = bl.archives(host)
     server = target(bl.backup_server(lab))
     repo = f"/srv/borg/repos/{name}"
-    # A tiny storage quota on the repository: the backup volume is "full" for this client.
-    host.run(f"head -c 65536 /dev/urandom > {bl.config(host)['paths'][0]}/.drill-fill")
-    _sh(server, f"runuser -u borg -- borg config {repo} storage_quota 1")
+    # The smallest storage quota borg accepts (10M) on the repository, and 16 MiB of new
+    # incompressible data: the backup volume is "full" for this client.
+    host.run(f"head -c 16777216 /dev/urandom > {bl.config(host)['paths'][0]}/.drill-fill")
+    _sh(server, f"runuser -u borg -- borg config {repo} storage_quota 10M")
     try:
         _fails_and_keeps_archives(host, "quota")
     finally:
-        _sh(server, f"runuser -u borg -- borg config {repo} storage_quota 0")
         host.run(f"rm -f {bl.config(host)['paths'][0]}/.drill-fill")
+        _sh(server, f"runuser -u borg -- borg config --delete {repo} storage_quota")
     _still_readable(host, before)
 
 
