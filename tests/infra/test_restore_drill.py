@@ -251,7 +251,7 @@ def _person(lab: dict[str, Any]) -> tuple[str, str, str] | None:
     if not people_file.exists() or not secrets.is_dir():
         return None
     data = yaml.safe_load(people_file.read_text()) or {}
-    people = next((v for v in data.values() if isinstance(v, list)), [])
+    people = data.get("directory_people") or []
     for p in people:
         uid = p.get("uid")
         pw = secrets / f"{uid}.password"
