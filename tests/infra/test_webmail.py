@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import smtplib
 import socket
 import ssl
@@ -249,6 +250,16 @@ def test_tls_to_mail_and_database_and_generated_secrets(
     assert "'verify_peer' => true" in backends
     assert "'cafile' => '/etc/horde/municloud-ca.crt'" in h.check_output(
         "grep -F \"'context' =>\" /usr/share/horde/imp/lib/Imap.php")
+    if _status(target, v["municloud_service_hosts"]["db"][0]["name"], "db") == "deployed":
+        # The database certificate is checked: with another CA the connection is refused.
+        probe = ("mysqli_report(MYSQLI_REPORT_OFF); include '/etc/horde/horde/conf.php'; "
+                 "$s = $conf['sql']; foreach ($argv as $i => $ca) { if (!$i) continue; "
+                 "$m = mysqli_init(); $m->ssl_set(null, null, $ca, null, null); "
+                 "echo @$m->real_connect($s['hostspec'], $s['username'], $s['password'], "
+                 "$s['database'], $s['port'], null, MYSQLI_CLIENT_SSL) ? 'ok ' : 'refused '; }")
+        r = h.check_output(f"php -r {shlex.quote(probe)} -- /etc/horde/municloud-ca.crt "
+                           "/etc/ssl/certs/ISRG_Root_X1.pem")
+        assert r.split() == ["ok", "refused"], r
     if _status(target, v["municloud_service_hosts"]["mail"][0]["name"], "mail") == "deployed":
         mail = v["municloud_service_hosts"]["mail"][0]["fqdn"]
         for port, extra in ((993, ""), (587, "-starttls smtp")):
