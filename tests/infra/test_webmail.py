@@ -303,3 +303,26 @@ def test_the_dynamic_view_lists_the_inbox_over_ajax(lab: dict[str, Any], target:
     assert body.get("response") is True, body
     port = body["tasks"]["imp:viewport"]
     assert port["label"] == "Inbox" and port["totalrows"] >= 1, port
+
+
+@pytest.mark.control("WEB-MAIL-01")
+def test_enabled_applications_render_and_disabled_ones_are_closed(
+        lab: dict[str, Any], target: Any) -> None:
+    """README "Applications": what is enabled renders, what fails on PHP 8.2 is a 404."""
+    _require_roles(lab, target, "directory", "db", "mail", "webmail")
+    uid, password, _ = _person(lab, "present")
+    s, r = login(lab, uid, password)
+    assert _logged_in(r), r.url
+    base = f"https://{_webmail_name(lab)}"
+    for path, title in (("/horde/ingo/", "Filters"), ("/horde/turba/", "Address Book"),
+                        ("/horde/nag/", "Tasks"), ("/horde/mnemo/", "Notes"),
+                        ("/horde/services/prefs.php?app=imp", "User Preferences"),
+                        ("/horde/imp/basic.php?page=compose", "New Message")):
+        page = s.get(base + path, timeout=60)
+        assert page.status_code == 200 and title in page.text, f"{path}: {page.status_code}"
+        assert "A fatal error has occurred" not in page.text, path
+    for path in ("/horde/kronolith/", "/horde/admin/config/", "/horde/turba/add.php",
+                 "/horde/test.php", "/horde/config/conf.php", "/horde/config/conf.xml",
+                 "/horde/imp/config/backends.local.php", "/horde/imp/lib/Imap.php",
+                 "/horde/lib/Application.php", "/horde/ingo/migration/"):
+        assert s.get(base + path, timeout=60).status_code in (403, 404), path
