@@ -10,27 +10,16 @@ the topology that only a live audit can see (controls in tests/controls/cloud-au
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from municloud import paths, topology
 from municloud.cloud_rules import Estate, Finding, SecurityGroupRule, evaluate, expectations
+from municloud.cloud_rules.rules import prefix_within
 from municloud.errors import UserError
 from municloud.ports import Rule, host_rules
 from municloud.topology import Topology
-
-
-def _inside(prefix: str | None, sources: tuple[str, ...]) -> bool:
-    if prefix is None:
-        return False
-    try:
-        net = ipaddress.ip_network(prefix, strict=False)
-        return any(net.version == s.version and net.subnet_of(s)  # type: ignore[arg-type]
-                   for s in (ipaddress.ip_network(c, strict=False) for c in sources))
-    except ValueError:
-        return False
 
 
 def declared(rule: SecurityGroupRule, allowed: list[Rule]) -> bool:
@@ -40,7 +29,7 @@ def declared(rule: SecurityGroupRule, allowed: list[Rule]) -> bool:
     low = rule.port_min or 1
     high = rule.port_max or (rule.port_min or 65535)
     return any(a.proto == rule.protocol and a.port <= low and high <= a.end
-               and _inside(rule.remote_ip_prefix, a.sources) for a in allowed)
+               and prefix_within(rule.remote_ip_prefix, a.sources) for a in allowed)
 
 
 def drift(estate: Estate, topo: Topology) -> list[Finding]:

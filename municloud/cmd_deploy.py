@@ -24,6 +24,8 @@ def register(sub: Any) -> None:
 
     v = sub.add_parser("verify", help="run the testinfra suite against an environment")
     v.add_argument("env")
+    v.add_argument("--all", action="store_true",
+                   help="also run the disruptive tests: restore drills and fault injection")
     v.set_defaults(func=verify_cmd)
 
     r = sub.add_parser("run", help="the main job: lab up (lab platforms), deploy, verify, "
@@ -77,8 +79,8 @@ def deploy(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_controls(env: str, quiet: bool) -> int:
-    code, results = verify.run_tests(env, quiet=quiet)
+def report_controls(env: str, quiet: bool, disruptive: bool) -> int:
+    code, results = verify.run_tests(env, quiet=quiet, disruptive=disruptive)
     rows = verify.by_control(results)
     console.info(console.table(("control", "title", "result", "detail"), rows))
     failed = sum(1 for r in rows if r[2] == "FAILED")
@@ -93,7 +95,7 @@ def report_controls(env: str, quiet: bool) -> int:
 def verify_cmd(args: argparse.Namespace) -> int:
     _require_reachable(args.env)
     with console.step(f"verify ({args.env})"):
-        code = report_controls(args.env, quiet=False)
+        code = report_controls(args.env, quiet=False, disruptive=args.all)
     return code
 
 
@@ -106,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
             lifecycle.up(topo)
     _require_reachable(args.env)
     converge(args.env)
-    with console.step(f"verify ({args.env})"):
-        code = report_controls(args.env, quiet=True)
+    with console.step(f"verify ({args.env}), restore drills included"):
+        code = report_controls(args.env, quiet=True, disruptive=True)
     console.info("")
     console.info(f"== municloud: {topo.municipality.name}, environment '{args.env}' ==")
     rows = summary.service_rows(topo)

@@ -15,8 +15,11 @@ from municloud import paths
 from municloud.controls import catalog
 
 
-def run_tests(env: str, *, quiet: bool = False, extra: list[str] | None = None
-              ) -> tuple[int, list[dict[str, Any]]]:
+def run_tests(env: str, *, quiet: bool = False, disruptive: bool = False,
+              extra: list[str] | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Run tests/infra against an environment. Tests marked `disruptive` (restore drills,
+    fault injection) run only when asked: they destroy data on purpose to prove recovery."""
+    extra = [*(extra or []), *([] if disruptive else ["-m", "not disruptive"])]
     with tempfile.NamedTemporaryFile(prefix="municloud-verify-", suffix=".json") as tmp:
         environ = dict(os.environ, MUNICLOUD_ENV=env, MUNICLOUD_VERIFY_REPORT=tmp.name)
         cmd = [sys.executable, "-m", "pytest", "-p", "municloud.verify_plugin",

@@ -17,7 +17,8 @@ ANTI_AFFINITY = ("anti-affinity", "soft-anti-affinity")
 BACKUP_TAG = "municloud_backup"
 
 
-def _within(prefix: str | None, allowed: tuple[str, ...]) -> bool:
+def prefix_within(prefix: str | None, allowed: tuple[str, ...]) -> bool:
+    """Whether an address prefix lies inside one of the allowed CIDRs (same family)."""
     if prefix is None:
         return False
     try:
@@ -71,7 +72,7 @@ def ssh_sources(estate: Estate, expected: Expectations) -> list[Finding]:
         for r in estate.rules_of(server):
             if r.direction != "ingress" or not r.covers("tcp", SSH_PORT):
                 continue
-            if r.remote_group is None and _within(r.remote_ip_prefix, allowed):
+            if r.remote_group is None and prefix_within(r.remote_ip_prefix, allowed):
                 continue
             source = (f"group {r.remote_group}" if r.remote_group
                       else r.remote_ip_prefix or "anywhere")
@@ -105,7 +106,7 @@ def restricted_egress(estate: Estate, expected: Expectations) -> list[Finding]:
         for r in estate.rules_of(server):
             if r.direction != "egress" or r.remote_group is not None:
                 continue
-            if r.from_anywhere or not _within(r.remote_ip_prefix, expected.internal_cidrs):
+            if r.from_anywhere or not prefix_within(r.remote_ip_prefix, expected.internal_cidrs):
                 out.append(Finding("CLOUD-NET-04", "server", server.name,
                                    f"security group {r.group} allows egress to "
                                    f"{r.remote_ip_prefix or 'anywhere'} from a restricted tier"))

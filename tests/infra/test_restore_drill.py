@@ -150,6 +150,7 @@ def _destroy_sql(host: Any, dbs: list[str]) -> None:
 @pytest.mark.control("BAK-DRILL-01", "BAK-RET-01")
 @pytest.mark.parametrize(("host_name", "entry"), SERVICES,
                          ids=[f"{h}-{e['name']}" if e else "none" for h, e in SERVICES])
+@pytest.mark.disruptive
 def test_restore_drill(host_name: str | None, entry: dict[str, Any] | None,
                        lab: dict[str, Any], target: Any,
                        record_property: Any) -> None:
@@ -283,6 +284,7 @@ def _imap(lab: dict[str, Any], mail_host: str, user: str, pw: str, subject: str)
         return part[1] if isinstance(part, tuple) else None
 
 
+@pytest.mark.disruptive
 @pytest.mark.control("BAK-DRILL-01")
 def test_deleted_mailbox_restored_readable_over_imap(lab: dict[str, Any], target: Any) -> None:
     mail_hosts = [h for h, e in bl.services() if e["name"] == "mail"]
@@ -327,6 +329,7 @@ def _fresh_host() -> str | None:
     return (with_dump or hosts or [None])[0]
 
 
+@pytest.mark.disruptive
 @pytest.mark.control("BAK-DRILL-01")
 def test_whole_host_restored_onto_a_fresh_node(lab: dict[str, Any], target: Any,
                                                ssh_config: str) -> None:
@@ -415,6 +418,7 @@ def _still_readable(host: Any, before: list[str]) -> None:
     assert bl.state(host)["last_error"] is None
 
 
+@pytest.mark.disruptive
 @pytest.mark.control("BAK-FAIL-01")
 def test_wrong_passphrase_fails_and_archives_stay_readable(target: Any) -> None:
     _, host = _a_client(target)
@@ -428,6 +432,7 @@ def test_wrong_passphrase_fails_and_archives_stay_readable(target: Any) -> None:
     _still_readable(host, before)
 
 
+@pytest.mark.disruptive
 @pytest.mark.control("BAK-FAIL-01")
 def test_unreachable_backup_server_fails_loudly(target: Any, lab: dict[str, Any]) -> None:
     _, host = _a_client(target)
@@ -444,6 +449,7 @@ def test_unreachable_backup_server_fails_loudly(target: Any, lab: dict[str, Any]
     _still_readable(host, before)
 
 
+@pytest.mark.disruptive
 @pytest.mark.control("BAK-FAIL-01")
 def test_full_repository_fails_and_keeps_archives(target: Any, lab: dict[str, Any]) -> None:
     name, host = _a_client(target)
@@ -462,6 +468,7 @@ def test_full_repository_fails_and_keeps_archives(target: Any, lab: dict[str, An
     _still_readable(host, before)
 
 
+@pytest.mark.disruptive
 @pytest.mark.control("BAK-FAIL-01")
 def test_failing_dump_step_fails_the_run(target: Any) -> None:
     name, host = _a_client(target, dump=True)
@@ -477,6 +484,7 @@ def test_failing_dump_step_fails_the_run(target: Any) -> None:
     _still_readable(host, before)
 
 
+@pytest.mark.disruptive
 @pytest.mark.control("BAK-FAIL-01")
 def test_unknown_archive_names_the_available_ones(target: Any) -> None:
     name, host = _a_client(target)
