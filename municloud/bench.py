@@ -71,15 +71,20 @@ def machine() -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--env", default="lab")
+    ap.add_argument("--warm-only", action="store_true",
+                    help="keep the running, converged lab: skip lab down, the cold lab up and "
+                         "the first converge")
     args = ap.parse_args()
     topo = topology.load(args.env)
     results: list[tuple[str, float]] = []
-    cli("lab", "--env", args.env, "down")
-    timed("lab up, cold (image cached, no containers)", lambda: cli("lab", "--env", args.env,
-                                                                     "up"), results)
+    if not args.warm_only:
+        cli("lab", "--env", args.env, "down")
+        timed("lab up, cold (image cached, no containers)",
+              lambda: cli("lab", "--env", args.env, "up"), results)
     timed("lab up, warm (everything running)", lambda: cli("lab", "--env", args.env, "up"),
           results)
-    timed("first converge", lambda: converge(args.env), results)
+    if not args.warm_only:
+        timed("first converge", lambda: converge(args.env), results)
     timed("no-op converge, municloud ansible.cfg", lambda: converge(args.env), results)
     with tempfile.TemporaryDirectory() as tmp:
         stock = Path(tmp) / "ansible.cfg"
