@@ -12,23 +12,29 @@ from municloud.services import load_services
 from municloud.topology import Topology
 
 FACTS_DIR = "/etc/municloud/services"
+SEPARATOR = "--municloud-record--"
 
 
 def service_records(env: str, host: str) -> dict[str, dict[str, Any]]:
     """What each role recorded on a host (`/etc/municloud/services/<name>.json`)."""
+    # One JSON document per file, one line or pretty-printed; files end with a separator.
     cmd = ["ssh", "-F", str(ssh_config_file(env)), host,
-           f"for f in {FACTS_DIR}/*.json; do [ -e \"$f\" ] && cat \"$f\" && echo; done; true"]
+           f"for f in {FACTS_DIR}/*.json; do [ -e \"$f\" ] && cat \"$f\" && "
+           f"printf '\\n{SEPARATOR}\\n'; done; true"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    return parse_records(proc.stdout)
+
+
+def parse_records(text: str) -> dict[str, dict[str, Any]]:
+    """Records by component (or service) name from the separated JSON documents."""
     records: dict[str, dict[str, Any]] = {}
-    for line in proc.stdout.splitlines():
-        line = line.strip()
-        if not line:
-            continue
+    for chunk in text.split(SEPARATOR):
         try:
-            rec = json.loads(line)
+            rec = json.loads(chunk) if chunk.strip() else None
         except json.JSONDecodeError:
             continue
-        records[rec.get("component") or rec.get("service", "?")] = rec
+        if isinstance(rec, dict):
+            records[str(rec.get("component") or rec.get("service", "?"))] = rec
     return records
 
 
@@ -43,10 +49,13 @@ def service_rows(topo: Topology) -> list[tuple[str, str, str, str]]:
     rows = []
     for h in topo.hosts:
         recs = records[h.name]
-        for name in baseline + list(h.services):
+        names = baseline + list(h.services)
+        # Components a host runs besides its declared services (e.g. the backup client).
+        names += sorted({str(r.get("service")) for r in recs.values()} - set(names))
+        for name in names:
             related = {k: v for k, v in recs.items()
                        if k == name or v.get("service") == name}
-            if not related:
+            if not related and name in services:
                 svc = services[name]
                 why = ("role not implemented yet" if not svc.implemented
                        else "no record on the host")
