@@ -41,6 +41,9 @@ def state_of(topo: Topology, host: Host, image: str) -> NodeState:
     if info is None:
         return NodeState(host.name, name, "missing", None)
     running = info["State"].get("Running", False)
+    if running and not _pid_alive(info["State"].get("Pid", 0)):
+        # A killed run leaves Podman believing the container runs: its init is gone.
+        return NodeState(host.name, name, "stale", None)
     labels = info["Config"].get("Labels") or {}
     nets = info["NetworkSettings"].get("Networks") or {}
     addr = (nets.get(network.name(topo)) or {}).get("IPAddress")
@@ -48,6 +51,15 @@ def state_of(topo: Topology, host: Host, image: str) -> NodeState:
     if not current:
         return NodeState(host.name, name, "stale", labels.get("municloud.image"))
     return NodeState(host.name, name, "running" if running else "stopped", image)
+
+
+def _pid_alive(pid: int) -> bool:
+    """A live, non-zombie process."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return pid > 0 and "\nState:\tZ" not in status
 
 
 def create(topo: Topology, host: Host, image: str, dns: str) -> None:

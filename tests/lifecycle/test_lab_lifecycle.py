@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -87,7 +86,7 @@ def test_down_leaves_nothing_behind(topo: topology.Topology) -> None:
     assert nodes.lab_volumes(topo) == []
     assert podman.inspect("network", network.name(topo)) is None
     for pid in pids:
-        assert pid is None or not Path(f"/proc/{pid}").exists(), f"process {pid} survived"
+        assert pid is None or not nodes._pid_alive(pid), f"process {pid} survived"
     assert network.controller_address(topo) not in network.local_addresses()
     listening = subprocess.run(["ss", "-Hlntu"], capture_output=True, text=True,
                                check=True).stdout
