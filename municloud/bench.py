@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from municloud import ansible_run, paths, topology
+from municloud import ansible_run, paths, topology, verify
 from municloud.errors import UserError
 
 STOCK_CFG = """\
@@ -52,6 +52,13 @@ def converge(env: str, cfg: Path | None = None) -> None:
     result = ansible_run.run_playbook(env, "site.yml", quiet=True, ansible_cfg=cfg)
     if result.returncode != 0:
         raise UserError(f"converge failed: {result.failed}")
+
+
+def verified(env: str, workers: int) -> None:
+    code, results = verify.run_tests(env, quiet=True, workers=workers)
+    if code != 0:
+        failed = [r["test"] for r in results if r["outcome"] == "failed"]
+        raise UserError(f"verify failed (exit {code}): {failed}")
 
 
 def machine() -> str:
@@ -91,10 +98,9 @@ def main() -> int:
         stock.write_text(STOCK_CFG.format(repo=paths.REPO))
         timed("no-op converge, stock Ansible settings", lambda: converge(args.env, stock),
               results)
-    from municloud import verify
-
-    timed("verify (testinfra, whole lab)", lambda: verify.run_tests(args.env, quiet=True),
-          results)
+    timed(f"verify: state checks, {verify.DEFAULT_WORKERS} workers (`municloud verify`)",
+          lambda: verified(args.env, verify.DEFAULT_WORKERS), results)
+    timed("verify: state checks, one process", lambda: verified(args.env, 0), results)
     print()
     print(f"Machine: {machine()}; {len(topo.hosts)} lab hosts; "
           f"{time.strftime('%Y-%m-%d')}")

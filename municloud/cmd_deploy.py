@@ -25,7 +25,12 @@ def register(sub: Any) -> None:
     v = sub.add_parser("verify", help="run the testinfra suite against an environment")
     v.add_argument("env")
     v.add_argument("--all", action="store_true",
-                   help="also run the disruptive tests: restore drills and fault injection")
+                   help="after the state checks, also run the role-contract exercises "
+                        "(playbook runs, check mode) and the disruptive drills (restore, "
+                        "fault injection), one at a time")
+    v.add_argument("--workers", type=int, default=verify.DEFAULT_WORKERS,
+                   help="worker processes for the state checks (0: one process; "
+                        f"default {verify.DEFAULT_WORKERS})")
     v.set_defaults(func=verify_cmd)
 
     r = sub.add_parser("run", help="the main job: lab up (lab platforms), deploy, verify, "
@@ -79,23 +84,27 @@ def deploy(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_controls(env: str, quiet: bool, disruptive: bool) -> int:
-    code, results = verify.run_tests(env, quiet=quiet, disruptive=disruptive)
+def report_controls(env: str, quiet: bool, everything: bool,
+                    workers: int = verify.DEFAULT_WORKERS) -> int:
+    code, results = verify.run_tests(env, quiet=quiet, everything=everything, workers=workers)
     rows = verify.by_control(results)
     console.info(console.table(("control", "title", "result", "detail"), rows))
     failed = sum(1 for r in rows if r[2] == "FAILED")
     counts = {o: sum(1 for r in results if r["outcome"] == o)
-              for o in ("passed", "failed", "skipped")}
-    console.info(f"verify {env}: {len(rows)} controls, {failed} failed; tests: "
+              for o in ("passed", "failed", "skipped", "not run")}
+    not_run = sum(1 for r in rows if r[2] == "not run")
+    console.info(f"verify {env}: {len(rows)} controls, {failed} failed"
+                 f"{f', {not_run} not run (--all runs them)' if not_run else ''}; tests: "
                  f"{counts['passed']} passed, {counts['failed']} failed, "
-                 f"{counts['skipped']} skipped")
+                 f"{counts['skipped']} skipped, {counts['not run']} not run")
     return 0 if code == 0 and failed == 0 else 1
 
 
 def verify_cmd(args: argparse.Namespace) -> int:
     _require_reachable(args.env)
     with console.step(f"verify ({args.env})"):
-        code = report_controls(args.env, quiet=False, disruptive=args.all)
+        code = report_controls(args.env, quiet=False, everything=args.all,
+                               workers=args.workers)
     return code
 
 
@@ -108,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
             lifecycle.up(topo)
     _require_reachable(args.env)
     converge(args.env)
-    with console.step(f"verify ({args.env}), restore drills included"):
-        code = report_controls(args.env, quiet=True, disruptive=True)
+    with console.step(f"verify ({args.env}), exercises and restore drills included"):
+        code = report_controls(args.env, quiet=True, everything=True)
     console.info("")
     console.info(f"== municloud: {topo.municipality.name}, environment '{args.env}' ==")
     rows = summary.service_rows(topo)

@@ -1,5 +1,9 @@
 """pytest plugin used by `municloud verify`: records each test's outcome, controls and host
-to the JSON file named by MUNICLOUD_VERIFY_REPORT."""
+to the JSON file named by MUNICLOUD_VERIFY_REPORT.
+
+Works under pytest-xdist: the worker attaches what it knows of the test (controls, host)
+to the report's user_properties, which travel to the controlling process; only that
+process collects and writes the file."""
 
 from __future__ import annotations
 
@@ -10,28 +14,66 @@ from typing import Any
 import pytest
 
 _results: list[dict[str, Any]] = []
+_not_run: list[dict[str, Any]] = []
+_KEY = "municloud_verify"
+_WHY = {"disruptive": "a disruptive drill", "exercise": "a role-contract exercise"}
+
+
+def _meta(item: pytest.Item) -> dict[str, Any]:
+    params = getattr(item, "callspec", None)
+    return {"controls": [c for m in item.iter_markers("control") for c in m.args],
+            "host": params.params.get("lab_host") if params else None}
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Tests left out by the -m of this run (drills, exercises): reported as not run, so
+    that their controls show up as such instead of vanishing from the summary. Every
+    worker collects the same tests: the first (or the only process) records them."""
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        return
+    for item in items:
+        kinds = [w for m, w in _WHY.items() if item.get_closest_marker(m)]
+        _not_run.append({"test": item.nodeid, "outcome": "not run", **_meta(item),
+                         "reason": f"{' and '.join(kinds) or 'deselected'}: "
+                                   "run by `municloud verify --all`"})
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     outcome = yield
     report = outcome.get_result()
-    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        controls = [c for m in item.iter_markers("control") for c in m.args]
-        params = getattr(item, "callspec", None)
-        host = params.params.get("lab_host") if params else None
-        reason = ""
-        if report.skipped and isinstance(report.longrepr, tuple):
-            reason = str(report.longrepr[2])
-        elif report.failed:
-            reason = str(report.longreprtext).strip().splitlines()[-1][:200] \
-                if report.longreprtext else ""
-        _results.append({"test": item.nodeid, "outcome": report.outcome, "controls": controls,
-                         "host": host, "reason": reason})
+    report.user_properties.append((_KEY, _meta(item)))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # a worker's own call: the controlling process records the report
+    if not (report.when == "call" or (report.when == "setup" and report.outcome != "passed")):
+        return
+    meta: dict[str, Any] | None = next(
+        (v for k, v in report.user_properties if k == _KEY and isinstance(v, dict)), None)
+    if meta is None:
+        return
+    reason = ""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+    elif report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        text = crash.message if crash is not None else str(report.longreprtext).strip()
+        reason = (text.splitlines() or [""])[0 if crash is not None else -1][:200]
+    _results.append({"test": report.nodeid, "outcome": report.outcome,
+                     "controls": meta["controls"], "host": meta["host"], "reason": reason})
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The controlling process writes the results; whoever recorded the deselected tests
+    writes them beside it (`<report>.not-run`)."""
     target = os.environ.get("MUNICLOUD_VERIFY_REPORT")
-    if target:
+    if not target:
+        return
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
         with open(target, "w") as f:
             json.dump(_results, f, indent=1)
+    if _not_run:
+        with open(f"{target}.not-run", "w") as f:
+            json.dump(_not_run, f, indent=1)

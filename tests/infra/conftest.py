@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -37,6 +39,9 @@ def _unavailable() -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "service(name): run only on hosts running this service")
+    config.addinivalue_line(
+        "markers", "host_lock(name): tests holding this lock on the same host never overlap "
+                   "when `municloud verify` spreads the tests over worker processes")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -51,6 +56,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = [h for h, v in hosts.items()
              if marker is None or marker.args[0] in v["municloud_services"]]
     metafunc.parametrize("lab_host", names or [pytest.param(None, id="no-host")])
+
+
+# The parameters that name the host a test runs on.
+HOST_PARAMS = ("lab_host", "client")
+
+
+@pytest.fixture(autouse=True)
+def _host_lock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`@pytest.mark.host_lock(name)`: tests holding the same lock on the same host never
+    overlap, whatever process runs them (`municloud verify` spreads the tests over
+    pytest-xdist workers): an flock on the controller for the test's duration. E.g. a
+    probe listener and the scan of listening ports; two runs of the backup tool, which
+    refuses a second run."""
+    lock = request.node.get_closest_marker("host_lock")
+    if lock is None:
+        yield
+        return
+    params = getattr(request.node, "callspec", None)
+    where = next((str(params.params[p]) for p in HOST_PARAMS
+                  if params and p in params.params), "any")
+    locks = paths.env_state(ENV) / "test-locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{lock.args[0]}-{where}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,11 @@ from . import backup_lab as bl
 CLIENTS = bl.clients() or [None]
 
 
+# A client's tests share its borg repository and the tool's run lock, which refuses a
+# second run: under `municloud verify`'s worker processes they run one after another.
+pytestmark = pytest.mark.host_lock("backup")
+
+
 @pytest.fixture(params=CLIENTS, ids=[str(c) for c in CLIENTS])
 def client(request: pytest.FixtureRequest, lab: dict[str, Any], target: Any) -> tuple[str, Any]:
     if request.param is None:
@@ -39,6 +44,7 @@ def test_repository_is_encrypted_with_a_private_passphrase(client: tuple[str, An
     assert local.read_text().strip() == pw.content_string.strip()
 
 
+@pytest.mark.exercise  # runs the backup tool (new archives, pruning)
 @pytest.mark.control("BAK-ENC-01")
 def test_backup_host_stores_no_plaintext(client: tuple[str, Any], lab: dict[str, Any],
                                          target: Any) -> None:
@@ -123,6 +129,7 @@ def test_last_backup_is_recent_and_clean(client: tuple[str, Any], lab: dict[str,
     assert st["last_error"] is None, st["last_error"]
 
 
+@pytest.mark.exercise  # runs the backup tool (new archives, pruning)
 @pytest.mark.control("BAK-RET-01")
 def test_retention_of_the_topology_is_applied(client: tuple[str, Any],
                                               lab: dict[str, Any]) -> None:

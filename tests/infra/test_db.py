@@ -154,6 +154,7 @@ def test_service_credentials_are_refused_from_another_address(target: Any,
     assert res.stdout.strip() in ("REFUSED 1130", "REFUSED 1045"), res.stdout + res.stderr
 
 
+@pytest.mark.exercise
 @pytest.mark.control("DB-INPUT-01")
 @pytest.mark.parametrize(("entries", "expected"), [
     pytest.param([{"user": "x", "from_service": "webmail"}],

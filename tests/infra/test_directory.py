@@ -324,6 +324,7 @@ def _users_playbook(extra_vars: dict[str, Any] | None = None) -> tuple[int, str,
 GOOD = {"uid": "zz-valid", "given_name": "A", "surname": "B", "mail": "zz-valid@heraklion.gr"}
 
 
+@pytest.mark.exercise
 @pytest.mark.control("DIR-PEOPLE-01")
 @pytest.mark.parametrize(("people", "generate", "expected"), [
     pytest.param([{k: v for k, v in GOOD.items() if k != "mail"}], True,
@@ -348,6 +349,7 @@ def test_bad_people_stop_before_any_change(lab: dict[str, Any], people: list[dic
     assert not touched, f"the play reached {touched} despite invalid input"
 
 
+@pytest.mark.exercise
 @pytest.mark.control("DIR-PEOPLE-02")
 def test_users_playbook_is_idempotent_and_reports_undeclared_people(
         throwaway: Throwaway, d: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from municloud.ansible_run import run_playbook
 from .conftest import ENV
 
 
+@pytest.mark.exercise
 @pytest.mark.control("BASE-IDEM-01")
 def test_check_mode_reports_no_change(lab: dict[str, Any]) -> None:
     result = run_playbook(ENV, "site.yml", check=True, quiet=True)

@@ -26,6 +26,10 @@ from municloud import paths
 from municloud.artifacts import manifest as mf
 from municloud.artifacts import mirror, serve
 
+# Every test here runs the vendor_artifact role against a lab host (installs, refuses,
+# records): a role-contract exercise, not a check of the deployed state.
+pytestmark = pytest.mark.exercise
+
 HOST = "backup1"
 IDENTITY_HOST = "idp1"
 GATEWAY = "10.70.4.1"

@@ -1,0 +1,82 @@
+"""The verify report (municloud.verify_plugin) under pytest-xdist workers and in one process:
+every test run is recorded once with its controls and host, and the tests a -m left out are
+recorded as "not run" with the reason, so that `municloud verify` can show their controls."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from municloud import paths
+from municloud.verify import CHANGING, STATE_CHECKS, by_control
+
+SUITE = '''
+import pytest
+
+@pytest.fixture(params=["h1", "h2"])
+def lab_host(request):
+    return request.param
+
+@pytest.mark.control("C-STATE")
+def test_state(lab_host):
+    assert lab_host
+
+@pytest.mark.control("C-FAIL")
+def test_fails():
+    assert False, "broken on purpose"
+
+@pytest.mark.exercise
+@pytest.mark.control("C-EXERCISE")
+def test_exercise():
+    pass
+
+@pytest.mark.disruptive
+@pytest.mark.control("C-DRILL")
+def test_drill():
+    pass
+'''
+
+
+def run(tmp_path: Path, *args: str) -> list[dict[str, object]]:
+    (tmp_path / "test_suite.py").write_text(SUITE)
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nmarkers =\n  control(*ids): c\n  exercise: e\n  disruptive: d\n")
+    report = tmp_path / "report.json"
+    env = dict(os.environ, MUNICLOUD_VERIFY_REPORT=str(report),
+               PYTHONPATH=str(paths.REPO))
+    env.pop("PYTEST_XDIST_WORKER", None)
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "-p", "municloud.verify_plugin", str(tmp_path), *args],
+                   cwd=tmp_path, env=env, capture_output=True, check=False)
+    results: list[dict[str, object]] = json.loads(report.read_text())
+    not_run = report.with_name("report.json.not-run")
+    if not_run.exists():
+        results += json.loads(not_run.read_text())
+    return results
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_state_checks_are_recorded_once_with_controls_hosts_and_not_run(
+        tmp_path: Path, workers: list[str]) -> None:
+    results = run(tmp_path, "-m", STATE_CHECKS, *workers)
+    by_test = {(r["test"].split("::")[-1], r["outcome"]): r for r in results}  # type: ignore[union-attr]
+    assert len(results) == 5, results
+    assert by_test[("test_state[h1]", "passed")]["host"] == "h1"
+    assert by_test[("test_state[h2]", "passed")]["controls"] == ["C-STATE"]
+    assert "broken on purpose" in str(by_test[("test_fails", "failed")]["reason"])
+    assert "exercise" in str(by_test[("test_exercise", "not run")]["reason"])
+    assert "drill" in str(by_test[("test_drill", "not run")]["reason"])
+    rows = {cid: result for cid, _, result, _ in by_control(results)}  # type: ignore[arg-type]
+    assert rows == {"C-STATE": "passed", "C-FAIL": "FAILED", "C-EXERCISE": "not run",
+                    "C-DRILL": "not run"}
+
+
+def test_the_changing_phase_runs_exercises_and_drills(tmp_path: Path) -> None:
+    results = run(tmp_path, "-m", CHANGING)
+    ran = {str(r["test"]).split("::")[-1] for r in results if r["outcome"] == "passed"}
+    assert ran == {"test_exercise", "test_drill"}
