@@ -81,8 +81,21 @@ def start(name: str) -> None:
     podman.run("start", name)
 
 
+REMOVE_ATTEMPTS = 3
+
+
 def remove(topo: Topology, name: str) -> None:
-    podman.run("rm", "--force", "--time", "10", name, check=False)
+    """Remove a container, also one whose conmon and init were killed: Podman's first
+    `rm --force` of such a container can fail ("timed out waiting for file .../exits/<id>")
+    after marking it stopped, and the next attempt removes it. Raises if it stays."""
+    proc = None
+    for _ in range(REMOVE_ATTEMPTS):
+        proc = podman.run("rm", "--force", "--time", "10", name, check=False)
+        if podman.run("container", "exists", name, check=False).returncode != 0:
+            return
+    detail = proc.stderr.strip() if proc is not None else ""
+    raise UserError(f"podman could not remove container {name} after {REMOVE_ATTEMPTS} "
+                    f"attempts: {detail}")
 
 
 def lab_containers(topo: Topology) -> list[str]:
