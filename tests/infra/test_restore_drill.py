@@ -497,6 +497,7 @@ def test_unknown_archive_names_the_available_ones(target: Any) -> None:
     assert result.returncode != 0 and result.failed
 
 
+@pytest.mark.drill_record  # with --all: after the drills above (municloud/verify.py)
 @pytest.mark.control("BAK-DRILL-01")
 def test_every_stateful_service_passed_a_recent_drill(target: Any) -> None:
     if not bl.services():

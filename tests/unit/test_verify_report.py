@@ -13,9 +13,18 @@ from pathlib import Path
 import pytest
 
 from municloud import paths
-from municloud.verify import CHANGING, STATE_CHECKS, by_control
+from municloud.verify import (
+    CHANGING,
+    CHANGING_THEN_RECORD,
+    STATE_CHECKS,
+    STATE_CHECKS_BEFORE_DRILLS,
+    by_control,
+)
 
 SUITE = '''
+import os
+import pathlib
+
 import pytest
 
 @pytest.fixture(params=["h1", "h2"])
@@ -38,17 +47,23 @@ def test_exercise():
 @pytest.mark.disruptive
 @pytest.mark.control("C-DRILL")
 def test_drill():
-    pass
+    pathlib.Path(os.environ["DRILL_RECORD"]).write_text("ok")
+
+@pytest.mark.drill_record
+@pytest.mark.control("C-DRILL")
+def test_drill_record():
+    assert pathlib.Path(os.environ["DRILL_RECORD"]).exists(), "never drilled"
 '''
 
 
 def run(tmp_path: Path, *args: str) -> list[dict[str, object]]:
     (tmp_path / "test_suite.py").write_text(SUITE)
     (tmp_path / "pytest.ini").write_text(
-        "[pytest]\nmarkers =\n  control(*ids): c\n  exercise: e\n  disruptive: d\n")
+        "[pytest]\nmarkers =\n  control(*ids): c\n  exercise: e\n  disruptive: d\n"
+        "  drill_record: r\n")
     report = tmp_path / "report.json"
     env = dict(os.environ, MUNICLOUD_VERIFY_REPORT=str(report),
-               PYTHONPATH=str(paths.REPO))
+               PYTHONPATH=str(paths.REPO), DRILL_RECORD=str(tmp_path / "drilled"))
     env.pop("PYTEST_XDIST_WORKER", None)
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                     "-p", "municloud.verify_plugin", str(tmp_path), *args],
@@ -65,18 +80,45 @@ def test_state_checks_are_recorded_once_with_controls_hosts_and_not_run(
         tmp_path: Path, workers: list[str]) -> None:
     results = run(tmp_path, "-m", STATE_CHECKS, *workers)
     by_test = {(r["test"].split("::")[-1], r["outcome"]): r for r in results}  # type: ignore[union-attr]
-    assert len(results) == 5, results
+    assert len(results) == 6, results
     assert by_test[("test_state[h1]", "passed")]["host"] == "h1"
     assert by_test[("test_state[h2]", "passed")]["controls"] == ["C-STATE"]
     assert "broken on purpose" in str(by_test[("test_fails", "failed")]["reason"])
     assert "exercise" in str(by_test[("test_exercise", "not run")]["reason"])
     assert "drill" in str(by_test[("test_drill", "not run")]["reason"])
+    assert "never drilled" in str(by_test[("test_drill_record", "failed")]["reason"])
     rows = {cid: result for cid, _, result, _ in by_control(results)}  # type: ignore[arg-type]
     assert rows == {"C-STATE": "passed", "C-FAIL": "FAILED", "C-EXERCISE": "not run",
-                    "C-DRILL": "not run"}
+                    "C-DRILL": "FAILED"}
 
 
 def test_the_changing_phase_runs_exercises_and_drills(tmp_path: Path) -> None:
     results = run(tmp_path, "-m", CHANGING)
     ran = {str(r["test"]).split("::")[-1] for r in results if r["outcome"] == "passed"}
     assert ran == {"test_exercise", "test_drill"}
+
+
+def test_with_all_the_drill_record_is_read_after_the_drills(tmp_path: Path) -> None:
+    """A plain verify of a never-drilled host fails the drill record (above); `verify --all`
+    leaves it out of the state checks and reads it after the drills it has just run."""
+    first = run(tmp_path, "-m", STATE_CHECKS_BEFORE_DRILLS)
+    assert not any("test_drill" in str(r["test"]) and r["outcome"] != "not run"
+                   for r in first), first
+    second = {str(r["test"]).split("::")[-1]: r["outcome"]
+              for r in run(tmp_path, "-m", CHANGING_THEN_RECORD) if r["outcome"] != "not run"}
+    assert second == {"test_exercise": "passed", "test_drill": "passed",
+                      "test_drill_record": "passed"}, second
+
+
+def test_in_the_suite_every_drill_record_check_follows_the_drills() -> None:
+    """pytest keeps file order: the drill-record checks must be collected after every
+    drill, or `verify --all` would read the record before the drills write it."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                           "-p", "no:cacheprovider", "-m", CHANGING_THEN_RECORD,
+                           str(paths.TESTS / "infra")],
+                          cwd=paths.REPO, capture_output=True, text=True, check=False)
+    ids = [line for line in proc.stdout.splitlines() if "::" in line]
+    records = [i for i, t in enumerate(ids) if "passed_a_recent_drill" in t]
+    drills = [i for i, t in enumerate(ids) if "restore_drill" in t and i not in records]
+    assert records and drills, proc.stdout[-2000:]
+    assert min(records) > max(drills), ids
