@@ -207,6 +207,9 @@ def test_wrong_password_and_anonymous_reads_are_refused(d: dict[str, Any],
     conn = _bind(d, ldaps_port, _person_dn(d, person["uid"]), "not-" + secrets.token_hex(8))
     assert not conn.bound
     assert conn.result["description"] == "invalidCredentials"
+    # The right password still binds, clearing the failure count as a good login does.
+    right = _secret(d, f"people/{person['uid']}.password")
+    assert _bind(d, ldaps_port, _person_dn(d, person["uid"]), right).bound
     anon = ldap3.Connection(_server(d, ldaps_port), raise_exceptions=False, receive_timeout=20)
     anon.open()
     anon.search(d["base"], "(objectClass=*)", attributes=["uid", "mail"])

@@ -109,12 +109,11 @@ def _ldap_login(host: Any, lab: dict[str, Any]) -> None:
         dn = f"uid={accounts[0].stem},ou=services,{_ldap_base(lab)}"
         pw = accounts[0].read_text().strip()
     fqdn = host.run("hostname -f").stdout.strip()
-    r = host.run(f"ldapwhoami -x -ZZ -H ldap://{fqdn} -D {shlex.quote(dn)} -y /dev/stdin "
-                 f"<<< {shlex.quote(pw)}")
-    if r.rc != 0:  # no here-strings in sh: pass the password through a 0600 file
-        r = host.run(f"umask 077; printf %s {shlex.quote(pw)} > /run/drill.pw; "
-                     f"ldapwhoami -x -ZZ -H ldap://{fqdn} -D {shlex.quote(dn)} -y /run/drill.pw;"
-                     f" rc=$?; rm -f /run/drill.pw; exit $rc")
+    # -y takes the file's whole content: written with printf %s, without the newline a
+    # here-string would add (a wrong password that counts towards the lockout).
+    r = host.run(f"umask 077; printf %s {shlex.quote(pw)} > /run/drill.pw; "
+                 f"ldapwhoami -x -ZZ -H ldap://{fqdn} -D {shlex.quote(dn)} -y /run/drill.pw;"
+                 f" rc=$?; rm -f /run/drill.pw; exit $rc")
     assert r.rc == 0 and dn.lower() in r.stdout.lower(), f"{dn} cannot log in: {r.stderr}"
 
 

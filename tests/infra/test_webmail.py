@@ -155,6 +155,8 @@ def test_a_wrong_password_does_not_get_in(lab: dict[str, Any], target: Any) -> N
     assert not _logged_in(r), f"{uid} got in with a wrong password: {r.url}"
     page = inbox(lab, s)
     assert "horde_user" in page.text or "login.php" in page.url, f"inbox reachable: {page.url}"
+    _, r = login(lab, uid, password)  # the right one still works (and clears the count)
+    assert _logged_in(r), f"{uid} cannot log in after a mistyped password: {r.url}"
 
 
 @pytest.mark.control("WEB-MAIL-01")
