@@ -6,13 +6,16 @@
 - `lab_host` parametrizes a test over every host; `@pytest.mark.service("mail")` narrows it
   to the hosts running a service. `target(name)` gives a testinfra host over the generated
   SSH config (ControlMaster: one connection per host for the whole run).
+- `probe_mail(uid, token)` records a probe message a test delivers; it is expunged from
+  that INBOX when the run ends, so repeated runs leave people's mailboxes as they were.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+import shlex
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
@@ -133,3 +136,21 @@ def hostvars(lab: dict[str, Any], lab_host: str | None) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def state_dir() -> str:
     return str(paths.env_state(ENV))
+
+
+@pytest.fixture(scope="session")
+def probe_mail(lab: dict[str, Any], target: Any) -> Iterator[Callable[[str, str], None]]:
+    """`probe_mail(uid, token)`: the message whose Subject carries `token` was delivered to
+    uid's INBOX by a test. When this process's run ends each is expunged on the mail host
+    (doveadm): a verify run is also a visit to real mailboxes, and a growing INBOX pushes
+    the next probe off the first page a webmail test reads. Only the tokens recorded here
+    are removed, so a parallel worker's probes stay until it is done with them."""
+    sent: list[tuple[str, str]] = []
+    yield lambda uid, token: sent.append((uid, token))
+    mail_hosts = lab["all"]["vars"]["municloud_service_hosts"].get("mail", [])
+    if not sent or not mail_hosts:
+        return
+    host = target(mail_hosts[0]["name"])
+    for uid, token in sent:
+        host.run(f"doveadm expunge -u {shlex.quote(uid)} mailbox INBOX "
+                 f"header Subject {shlex.quote(token)}")
