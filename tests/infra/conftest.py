@@ -7,7 +7,8 @@
   to the hosts running a service. `target(name)` gives a testinfra host over the generated
   SSH config (ControlMaster: one connection per host for the whole run).
 - `probe_mail(uid, token)` records a probe message a test delivers; it is expunged from
-  that INBOX when the run ends, so repeated runs leave people's mailboxes as they were.
+  that INBOX when the test module is done, so repeated runs leave people's mailboxes as
+  they were.
 """
 
 from __future__ import annotations
@@ -138,13 +139,14 @@ def state_dir() -> str:
     return str(paths.env_state(ENV))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def probe_mail(lab: dict[str, Any], target: Any) -> Iterator[Callable[[str, str], None]]:
     """`probe_mail(uid, token)`: the message whose Subject carries `token` was delivered to
-    uid's INBOX by a test. When this process's run ends each is expunged on the mail host
-    (doveadm): a verify run is also a visit to real mailboxes, and a growing INBOX pushes
-    the next probe off the first page a webmail test reads. Only the tokens recorded here
-    are removed, so a parallel worker's probes stay until it is done with them."""
+    uid's INBOX by a test. When the test module is done (in this process: the whole suite
+    may take the lab down later) each is expunged on the mail host with doveadm: a verify
+    run is also a visit to real mailboxes, and a growing INBOX pushes the next probe off
+    the first page a webmail test reads. Only the tokens recorded here are removed, so a
+    parallel worker's probes stay until it is done with them."""
     sent: list[tuple[str, str]] = []
     yield lambda uid, token: sent.append((uid, token))
     mail_hosts = lab["all"]["vars"]["municloud_service_hosts"].get("mail", [])
