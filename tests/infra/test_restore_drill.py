@@ -18,6 +18,7 @@ import os
 import shlex
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +286,8 @@ def _imap(lab: dict[str, Any], mail_host: str, user: str, pw: str, subject: str)
 
 @pytest.mark.disruptive
 @pytest.mark.control("BAK-DRILL-01")
-def test_deleted_mailbox_restored_readable_over_imap(lab: dict[str, Any], target: Any) -> None:
+def test_deleted_mailbox_restored_readable_over_imap(
+        lab: dict[str, Any], target: Any, probe_mail: Callable[[str, str], None]) -> None:
     mail_hosts = [h for h, e in bl.services() if e["name"] == "mail"]
     if not mail_hosts:
         pytest.skip("the mail service is not implemented in this environment")
@@ -297,6 +299,7 @@ def test_deleted_mailbox_restored_readable_over_imap(lab: dict[str, Any], target
     host = target(host_name)
     token = os.urandom(6).hex()
     subject = f"municloud restore drill {token}"
+    probe_mail(uid, subject)
     body = f"seeded message {token}\r\n"
     _sh(host, f"printf 'Subject: {subject}\\nTo: {address}\\n\\n{body.strip()}\\n' | "
               f"/usr/sbin/sendmail -f root@localhost {shlex.quote(address)}")
