@@ -26,7 +26,7 @@ import yaml
 
 from municloud import paths
 
-from .webclient import EdgeSession, ca_file, pinned
+from .webclient import EdgeSession, access_logs, ca_file, pinned
 
 REQUIRE = os.environ.get("MUNICLOUD_REQUIRE_LAB") == "1"
 ENV = os.environ.get("MUNICLOUD_ENV", "lab")
@@ -189,7 +189,7 @@ def test_the_login_password_is_in_no_access_log(lab: dict[str, Any], target: Any
     edge, _ = _edge(lab)
     webmail = lab["all"]["vars"]["municloud_service_hosts"]["webmail"][0]["name"]
     for host in (edge, webmail):
-        logs = target(host).check_output("cat /var/log/nginx/*.log")
+        logs = access_logs(target(host), "login.php")
         assert "login.php" in logs, f"{host}: the login was not logged at all"
         assert password not in logs, f"{host}: the password reached a log"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,15 @@ def handshake(address: str, name: str, ca: Path, version: ssl.TLSVersion) -> str
     with socket.create_connection((address, 443), timeout=10) as raw, \
             ctx.wrap_socket(raw, server_hostname=name) as tls:
         return str(tls.version())
+
+
+def access_logs(host: Any, expected: str, timeout: float = 10.0) -> str:
+    """The nginx logs of a host once `expected` shows in them (or after `timeout` seconds):
+    nginx writes a request's line after the response has gone out, so a client that reads
+    the log at once can come before it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logs: str = host.check_output("cat /var/log/nginx/*.log")
+        if expected in logs or time.monotonic() > deadline:
+            return logs
+        time.sleep(0.3)
