@@ -50,11 +50,16 @@ def test_dkim_value_is_the_der_public_key_in_base64(rsa_pem: str) -> None:
     assert base64.b64decode(value.split("p=", 1)[1]) == der
 
 
+def _armored(label: str, body: str) -> str:
+    """A PEM-shaped block (no real key: the bodies below are not key material)."""
+    return f"-----BEGIN {label}-----\n{body}-----END {label}-----\n"
+
+
 @pytest.mark.parametrize("text", [
     "",
-    "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n",
-    "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
-    "-----BEGIN PUBLIC KEY-----\nnot*base64!\n-----END PUBLIC KEY-----\n",
+    _armored("PUBLIC KEY", ""),
+    _armored("PRIVATE KEY", "MIIB\n"),
+    _armored("PUBLIC KEY", "not*base64!\n"),
 ], ids=["empty", "no-body", "private-key", "not-base64"])
 def test_dkim_value_refuses_what_is_not_a_public_key(text: str) -> None:
     with pytest.raises(ValueError):
