@@ -11,17 +11,17 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from municloud.errors import UserError
+from municloud.core.errors import UserError
 
 FEATURES = (
-    "municloud.cmd_topology",
-    "municloud.cmd_devcloud",
-    "municloud.cmd_cloud",
-    "municloud.cmd_lab",
-    "municloud.cmd_deploy",
-    "municloud.cmd_artifacts",
-    "municloud.cmd_backup",
-    "municloud.cmd_dns",
+    "municloud.core.cli",
+    "municloud.devcloud.cli",
+    "municloud.audit.cli",
+    "municloud.lab.cli",
+    "municloud.deploy.cli",
+    "municloud.artifacts.cli",
+    "municloud.backup.cli",
+    "municloud.dns.cli",
 )
 
 

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from municloud.artifacts.gpg import ensure_tools
-from municloud.errors import UserError
+from municloud.core.errors import UserError
 
 
 def paragraphs(text: str) -> list[dict[str, str]]:

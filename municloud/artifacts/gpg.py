@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from municloud.errors import UserError
+from municloud.core.errors import UserError
 
 PACKAGES = {"gpg": "gnupg", "gpgv": "gpgv", "gpgconf": "gnupg",
             "apt-ftparchive": "apt-utils"}

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from municloud import paths
-from municloud.errors import InvalidInput, Problem
+from municloud.core import paths
+from municloud.core.errors import InvalidInput, Problem
 
 PLACEHOLDER = "UNVERIFIED"
 DEFAULT_FILE = paths.INVENTORIES / "artifacts.yml"

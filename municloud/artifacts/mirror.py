@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from municloud import paths
 from municloud.artifacts import debrepo, gpg
 from municloud.artifacts.download import DownloadError, fetch, fetch_bytes, sha256_file
 from municloud.artifacts.manifest import PLACEHOLDER, AptArtifact, FileArtifact, Manifest
+from municloud.core import paths
 
 ARCHIVE_KEY = "keys/municloud-archive.gpg"
 INDEX = "index.json"

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from municloud import paths
-from municloud.errors import UserError
+from municloud.core import paths
+from municloud.core.errors import UserError
 
 SERVER_MODULE = "municloud.artifacts.server"
 CERT_NAME = "artifacts-mirror"

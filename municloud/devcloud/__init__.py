@@ -25,7 +25,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from municloud import paths
+from municloud.core import paths
 
 CLOUD = "devcloud"
 ADMIN_CLOUD = "devcloud-admin"

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from municloud.core.errors import UserError
 from municloud.devcloud import PORTS, REGION, SERVICE_USERS, Secrets, config, etc, logs, root
 from municloud.devcloud.processes import mariadb_socket, system_env
-from municloud.errors import UserError
 
 
 def _done(step: str) -> Path:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from municloud import console
+from municloud.core import console
+from municloud.core.errors import UserError
 from municloud.devcloud import (
     ADMIN_CLOUD,
     CLOUD,
@@ -28,7 +29,6 @@ from municloud.devcloud import (
     processes,
     root,
 )
-from municloud.errors import UserError
 
 
 def write_clouds_yaml(s: Secrets) -> Path:

@@ -12,8 +12,8 @@ import os
 import subprocess
 import time
 
+from municloud.core.errors import UserError
 from municloud.devcloud import logs
-from municloud.errors import UserError
 
 PACKAGES = (
     "keystone", "glance-api", "placement-api", "nova-api", "nova-conductor",

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from municloud.core.errors import UserError
 from municloud.devcloud import PORTS, SYSTEM_PYTHON, etc, logs, root, run_dir
-from municloud.errors import UserError
 
 
 @dataclass(frozen=True)

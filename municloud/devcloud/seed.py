@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from municloud import paths
+from municloud.core import paths
+from municloud.core.topology import Topology, load
 from municloud.devcloud import PROJECT, USER, Secrets
-from municloud.topology import Topology, load
 
 TINY_IMAGE = "cirros-tiny"
 EXTERNAL_CIDR = "203.0.113.0/24"  # TEST-NET-3: floating IPs that route nowhere

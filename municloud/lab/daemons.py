@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from municloud.errors import UserError
-from municloud.topology import Topology
+from municloud.core.errors import UserError
+from municloud.core.topology import Topology
 
 APT_PORT = 3142
 

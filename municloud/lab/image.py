@@ -11,8 +11,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from municloud import console
-from municloud.errors import UserError
+from municloud.core import console
+from municloud.core.errors import UserError
 from municloud.lab import podman
 
 SUITE = "bookworm"

@@ -7,11 +7,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from municloud import console, paths
-from municloud.errors import UserError
-from municloud.inventory import outputs_from_topology, ssh_config_file, write_outputs
+from municloud.core import console, paths
+from municloud.core.errors import UserError
+from municloud.core.inventory import outputs_from_topology, ssh_config_file, write_outputs
+from municloud.core.topology import Topology
 from municloud.lab import daemons, image, network, nodes, podman, sshconfig
-from municloud.topology import Topology
 
 
 @dataclass(frozen=True)

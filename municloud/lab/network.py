@@ -17,9 +17,9 @@ import json
 import subprocess
 from typing import Any
 
-from municloud.errors import UserError
+from municloud.core.errors import UserError
+from municloud.core.topology import Topology
 from municloud.lab import podman
-from municloud.topology import Topology
 
 
 def name(topo: Topology) -> str:

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from municloud.errors import UserError
+from municloud.core.errors import UserError
+from municloud.core.topology import Host, Topology
 from municloud.lab import network, podman
-from municloud.topology import Host, Topology
 
 LABEL = "municloud.env"
 CAPS = "NET_ADMIN,NET_RAW,AUDIT_WRITE"

@@ -10,8 +10,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from municloud import paths
-from municloud.errors import UserError
+from municloud.core import paths
+from municloud.core.errors import UserError
 
 CONTAINERS_CONF = """\
 # Written by municloud (municloud/lab/podman.py). Measured in shared/notes/lab-podman.md.

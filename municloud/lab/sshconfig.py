@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from municloud.topology import Topology
+from municloud.core.topology import Topology
 
 
 def render(topo: Topology, key: Path, known_hosts: Path, control_dir: Path) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from municloud.topology import Admin, Host, Topology
+from municloud.core.topology import Admin, Host, Topology
 
 
 def _user(admin: Admin) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_openstack as openstack
 
-from municloud.topology import Host, Topology
+from municloud.core.topology import Host, Topology
 from municloud_stack.cloud_init import user_data
 from municloud_stack.network import NetworkTier
 

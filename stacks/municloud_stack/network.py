@@ -9,8 +9,8 @@ import ipaddress
 import pulumi
 import pulumi_openstack as openstack
 
-from municloud.ports import ANYWHERE
-from municloud.topology import Network, Topology
+from municloud.core.ports import ANYWHERE
+from municloud.core.topology import Network, Topology
 
 
 def allocation_pool(cidr: str) -> tuple[str, str]:

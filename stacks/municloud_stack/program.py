@@ -2,7 +2,7 @@
 
 Reads like the topology: a router, one `NetworkTier` per network, one
 `ServiceSecurityGroup` per service, an anti-affinity server group per replicated
-service, one `ServiceHost` per host. Every port rule comes from `municloud.ports`.
+service, one `ServiceHost` per host. Every port rule comes from `municloud.core.ports`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 import pulumi
 import pulumi_openstack as openstack
 
-from municloud import topology
-from municloud.errors import InvalidInput, Problem, UserError
-from municloud.ports import host_rules, service_rules
-from municloud.services import host_services, load_services
-from municloud.topology import Topology
+from municloud.core import topology
+from municloud.core.errors import InvalidInput, Problem, UserError
+from municloud.core.ports import host_rules, service_rules
+from municloud.core.services import host_services, load_services
+from municloud.core.topology import Topology
 from municloud_stack.host import HostPlan, ServiceHost, Shared
 from municloud_stack.network import NetworkTier
 from municloud_stack.security import ServiceSecurityGroup
@@ -108,7 +108,7 @@ def build(topo: Topology, shown: str = "topology") -> dict[str, pulumi.Output[An
 
 
 def inventory_output(topo: Topology, hosts: dict[str, ServiceHost]) -> pulumi.Output[Any]:
-    """The outputs document of `municloud.inventory` (the lab writes the same shape)."""
+    """The outputs document of `municloud.core.inventory` (the lab writes the same shape)."""
     def entry(name: str) -> pulumi.Output[dict[str, Any]]:
         h = topo.host(name)
         return pulumi.Output.all(hosts[name].address, hosts[name].floating_address).apply(

@@ -1,13 +1,13 @@
 """One security group per service, from the service's port declarations through
-`municloud.ports.service_rules` - the same rules the host firewall gets."""
+`municloud.core.ports.service_rules` - the same rules the host firewall gets."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_openstack as openstack
 
-from municloud.ports import Rule
-from municloud.topology import Topology
+from municloud.core.ports import Rule
+from municloud.core.topology import Topology
 from municloud_stack.network import ethertype
 
 

@@ -1,4 +1,4 @@
-"""The pack's policies: one stack validation policy per cloud rule (municloud.cloud_rules),
+"""The pack's policies: one stack validation policy per cloud rule (municloud.audit.cloud_rules),
 named after its control id. A plain module: building these starts nothing; only
 `__main__.py` constructs the `PolicyPack` (which serves the engine over gRPC).
 
@@ -17,9 +17,9 @@ from typing import Any
 from pulumi_estate import PulumiEstate, estate_from_resources
 from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidationPolicy
 
-from municloud import controls, topology
-from municloud.cloud_rules import RULES, Estate, Expectations, Rule, expectations
-from municloud.services import load_services
+from municloud.audit.cloud_rules import RULES, Estate, Expectations, Rule, expectations
+from municloud.core import controls, topology
+from municloud.core.services import load_services
 
 ReportViolation = Callable[..., None]
 

@@ -1,5 +1,5 @@
 """Adapter: Pulumi resources (as the policy engine reports them, camelCase props) ->
-the neutral `municloud.cloud_rules.Estate` the cloud rules judge.
+the neutral `municloud.audit.cloud_rules.Estate` the cloud rules judge.
 
 References between resources (a port's security groups, a volume attachment's server)
 are followed through the engine's `property_dependencies` (at plan time IDs are not
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from municloud.cloud_rules import (
+from municloud.audit.cloud_rules import (
     Estate,
     FloatingIp,
     SecurityGroupRule,

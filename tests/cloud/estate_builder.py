@@ -1,6 +1,6 @@
 """Build a topology's estate on devcloud with openstacksdk, the way the Pulumi program
 (stacks/municloud_stack) lays it out: a router, a network, subnet and egress group per
-tier, a security group per service from `municloud.ports.service_rules`, a port with the
+tier, a security group per service from `municloud.core.ports.service_rules`, a port with the
 fixed address and groups, a server with metadata, data volumes, floating IPs for
 internet-facing edge hosts. devcloud has one hypervisor, so replicas go into a
 soft-anti-affinity group (which CLOUD-HA-01 accepts)."""
@@ -10,9 +10,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from municloud.ports import ANYWHERE, host_rules, service_rules
-from municloud.services import host_services, load_services
-from municloud.topology import Topology
+from municloud.core.ports import ANYWHERE, host_rules, service_rules
+from municloud.core.services import host_services, load_services
+from municloud.core.topology import Topology
 
 IMAGE = "cirros-tiny"
 

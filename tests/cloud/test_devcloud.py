@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from municloud import cli, inventory, paths, topology
-from municloud.audit_cloud import audit
-from municloud.preflight import preflight
+from municloud import cli
+from municloud.audit.cloud import audit
+from municloud.core import inventory, paths, topology
+from municloud.core.preflight import preflight
 
 from . import estate_builder
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from municloud import inventory, paths
+from municloud.core import inventory, paths
 
 ENV = os.environ.get("MUNICLOUD_ENV", "lab")
 REQUIRE = os.environ.get("MUNICLOUD_REQUIRE_LAB") == "1"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from municloud import topology
-from municloud.ports import host_rules, listening_ports
+from municloud.core import topology
+from municloud.core.ports import host_rules, listening_ports
 
 from .conftest import ENV
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from municloud import paths
+from municloud.core import paths
 
 from .conftest import ENV
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from municloud import paths
+from municloud.core import paths
 
 ADMIN_KEY = paths.TESTS / "fixtures" / "lab_admin_ed25519"
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from municloud import paths
+from municloud.core import paths
 
 DEFAULTS = paths.ROLES / "common" / "defaults" / "main.yml"
 

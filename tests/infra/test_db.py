@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from municloud import ansible_run, paths
+from municloud.core import paths
+from municloud.deploy import ansible_run
 
 from .conftest import ENV
 from .relay import relay

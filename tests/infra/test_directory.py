@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from municloud import ansible_run, paths
+from municloud.core import paths
+from municloud.deploy import ansible_run
 
 from .conftest import ENV
 from .relay import relay

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from municloud.ansible_run import run_playbook
+from municloud.deploy.ansible_run import run_playbook
 
 from .conftest import ENV
 

@@ -36,7 +36,8 @@ from typing import Any
 import pytest
 import yaml
 
-from municloud import dns_records, paths
+from municloud.core import paths
+from municloud.dns import records as dns_records
 
 from .conftest import ENV, REQUIRE
 

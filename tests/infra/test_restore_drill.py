@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from municloud import paths
-from municloud.ansible_run import run_playbook
+from municloud.core import paths
+from municloud.deploy.ansible_run import run_playbook
 
 from . import backup_lab as bl
 from .conftest import ENV
@@ -335,7 +335,7 @@ def _fresh_host() -> str | None:
 @pytest.mark.control("BAK-DRILL-01")
 def test_whole_host_restored_onto_a_fresh_node(lab: dict[str, Any], target: Any,
                                                ssh_config: str) -> None:
-    from municloud import topology
+    from municloud.core import topology
     from municloud.lab import nodes, podman
 
     host_name = _fresh_host()

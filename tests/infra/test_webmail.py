@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from municloud import paths
+from municloud.core import paths
 
 from .webclient import EdgeSession, access_logs, ca_file, pinned
 

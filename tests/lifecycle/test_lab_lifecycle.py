@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from municloud import topology
+from municloud.core import topology
 from municloud.lab import daemons, lifecycle, network, nodes, podman
 
 ENV = "lab"

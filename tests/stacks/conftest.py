@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from municloud import topology
-from municloud.services import load_services
+from municloud.core import topology
+from municloud.core.services import load_services
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Each cloud rule against a compliant and a violating estate (municloud.cloud_rules)."""
+"""Each cloud rule against a compliant and a violating estate (municloud.audit.cloud_rules)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from municloud.cloud_rules import (
+from municloud.audit.cloud_rules import (
     RULES,
     Estate,
     FloatingIp,
@@ -17,7 +17,7 @@ from municloud.cloud_rules import (
     evaluate,
     expectations,
 )
-from municloud.topology import load
+from municloud.core.topology import load
 
 META = {"municloud_services": "edge", "environment": "production", "owner": "Heraklion"}
 
@@ -150,7 +150,7 @@ def test_pinned_image(expected):
 
 
 def test_every_rule_is_a_catalog_control():
-    from municloud.controls import catalog
+    from municloud.core.controls import catalog
 
     planned = {c.id for c in catalog().values() if "plan" in c.checked_by}
     assert set(RULES) <= planned  # every rule is a catalogued plan-time control ...

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from policies import policies  # plain module: building policies starts no gRPC server
 
-from municloud import topology
-from municloud.services import load_services
+from municloud.core import topology
+from municloud.core.services import load_services
 
 
 def run_pack(resources):

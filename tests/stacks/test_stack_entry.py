@@ -8,9 +8,9 @@ import mock_cloud
 import pytest
 import yaml
 
-from municloud import topology
-from municloud.errors import InvalidInput
-from municloud.services import load_services
+from municloud.core import topology
+from municloud.core.errors import InvalidInput
+from municloud.core.services import load_services
 
 STACKS = mock_cloud.STACKS
 
@@ -32,7 +32,7 @@ def test_staging_runs_clean():
     from policies import check
     from pulumi_estate import estate_from_resources
 
-    from municloud.cloud_rules import RULES
+    from municloud.audit.cloud_rules import RULES
 
     run = mock_cloud.run(topology.load("staging"))
     assert len(run.of_type("openstack:compute/instance:Instance")) == 7

@@ -8,9 +8,9 @@ from collections import Counter
 import mock_cloud
 import pytest
 
-from municloud import inventory
-from municloud.ports import host_rules
-from municloud.services import Port, load_services
+from municloud.core import inventory
+from municloud.core.ports import host_rules
+from municloud.core.services import Port, load_services
 
 INSTANCE = "openstack:compute/instance:Instance"
 PORT = "openstack:networking/port:Port"
@@ -169,7 +169,7 @@ def test_added_host_and_volume_appear(variant):
 
 
 def test_declared_port_reaches_the_security_group(production, monkeypatch):
-    import municloud.services as services
+    import municloud.core.services as services
 
     real = load_services()
     mail = real["mail"]
@@ -188,7 +188,7 @@ def test_inventory_output_feeds_municloud_inventory_from_stack(production, produ
                                                                tmp_path):
     import json
 
-    from municloud.cmd_topology import stack_outputs
+    from municloud.core.cli import stack_outputs
 
     saved = tmp_path / "outputs.json"  # what `pulumi stack output --json` prints
     saved.write_text(json.dumps(production_run.outputs))

@@ -9,7 +9,7 @@ import yaml
 
 from municloud import cli
 from municloud.artifacts import manifest as mf
-from municloud.errors import InvalidInput
+from municloud.core.errors import InvalidInput
 
 GOOD_FILE = {"name": "tool", "kind": "file", "component": "files", "version": "1.2.3",
              "url": "https://vendor.example/tool-1.2.3", "sha256": "a" * 64}

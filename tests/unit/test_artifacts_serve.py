@@ -78,7 +78,7 @@ def test_stale_pid_file_is_not_trusted(tmp_path: Path) -> None:
 def test_start_reports_a_server_that_cannot_start(tmp_path: Path) -> None:
     _, cert, _ = make_cert(tmp_path)
     (tmp_path / "mirror").mkdir()
-    from municloud.errors import UserError
+    from municloud.core.errors import UserError
 
     with pytest.raises(UserError, match="did not start"):
         serve.start(tmp_path / "state", tmp_path / "mirror", "127.0.0.1", free_port(), cert,

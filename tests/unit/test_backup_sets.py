@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from municloud import backup_sets, inventory, topology
-from municloud.cmd_backup import rows_from_state
-from municloud.services import load_services
+from municloud.backup.cli import rows_from_state
+from municloud.core import backup_sets, inventory, topology
+from municloud.core.services import load_services
 
 
 def _role(root: Path, name: str, body: str) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from municloud import paths
-from municloud.controls import catalog
-from municloud.services import load_services
+from municloud.core import paths
+from municloud.core.controls import catalog
+from municloud.core.services import load_services
 
 TESTS = paths.TESTS
 

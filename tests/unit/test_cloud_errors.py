@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from municloud import paths
-from municloud.audit_cloud import drift
-from municloud.cloud_rules import Estate, Server
-from municloud.topology import load
+from municloud.audit.cloud import drift
+from municloud.audit.cloud_rules import Estate, Server
+from municloud.core import paths
+from municloud.core.topology import load
 
 MUNICLOUD = str(Path(sys.executable).parent / "municloud")
 

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from municloud import cli, dns_records, inventory
-from municloud.errors import UserError
-from municloud.topology import load
+from municloud import cli
+from municloud.core import inventory
+from municloud.core.errors import UserError
+from municloud.core.topology import load
+from municloud.dns import records as dns_records
 
 pytestmark = pytest.mark.control("MAIL-DKIM-01")
 

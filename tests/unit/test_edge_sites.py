@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from municloud import edge_sites, inventory, topology
-from municloud.errors import InvalidInput
-from municloud.services import Service, load_services
+from municloud.core import edge_sites, inventory, topology
+from municloud.core.errors import InvalidInput
+from municloud.core.services import Service, load_services
 
 pytestmark = pytest.mark.control("WEB-EDGE-01")
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from municloud import inventory, paths, ports, topology
-from municloud.errors import UserError
+from municloud.core import inventory, paths, ports, topology
+from municloud.core.errors import UserError
 
 
 @pytest.mark.control("BASE-TOPO-01")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from municloud.summary import SEPARATOR, parse_records
+from municloud.deploy.summary import SEPARATOR, parse_records
 
 
 def test_records_in_both_json_layouts_are_read() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from municloud import topology
-from municloud.services import load_services
+from municloud.core import topology
+from municloud.core.services import load_services
 
 from .topology_cases import CASES, Case, write_env
 

@@ -1,4 +1,4 @@
-"""The verify report (municloud.verify_plugin) under pytest-xdist workers and in one process:
+"""The verify report (municloud.deploy.verify_plugin) under pytest-xdist workers and in one process:
 every test run is recorded once with its controls and host, and the tests a -m left out are
 recorded as "not run" with the reason, so that `municloud verify` can show their controls."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from municloud import paths
-from municloud.verify import (
+from municloud.core import paths
+from municloud.deploy.verify import (
     CHANGING,
     CHANGING_THEN_RECORD,
     STATE_CHECKS,
@@ -66,7 +66,7 @@ def run(tmp_path: Path, *args: str) -> list[dict[str, object]]:
                PYTHONPATH=str(paths.REPO), DRILL_RECORD=str(tmp_path / "drilled"))
     env.pop("PYTEST_XDIST_WORKER", None)
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    "-p", "municloud.verify_plugin", str(tmp_path), *args],
+                    "-p", "municloud.deploy.verify_plugin", str(tmp_path), *args],
                    cwd=tmp_path, env=env, capture_output=True, check=False)
     results: list[dict[str, object]] = json.loads(report.read_text())
     not_run = report.with_name("report.json.not-run")

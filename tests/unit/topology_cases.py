@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from municloud import paths
+from municloud.core import paths
 
 LAB = yaml.safe_load((paths.INVENTORIES / "lab" / "topology.yml").read_text())
 

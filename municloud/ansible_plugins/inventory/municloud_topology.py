@@ -1,7 +1,7 @@
 """Ansible inventory plugin: the municloud topology of one environment.
 
 Used as `inventories/<env>/municloud.yml` (``plugin: municloud_topology``). All logic is
-in the `municloud.inventory` module, shared with `municloud inventory`.
+in the `municloud.core.inventory` module, shared with `municloud inventory`.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         env = self.get_option("environment") or Path(path).resolve().parent.name
-        from municloud.errors import UserError
-        from municloud.inventory import for_env
+        from municloud.core.errors import UserError
+        from municloud.core.inventory import for_env
 
         try:
             data = for_env(env)

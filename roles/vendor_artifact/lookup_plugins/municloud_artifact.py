@@ -39,7 +39,7 @@ class LookupModule(LookupBase):
         from pathlib import Path
 
         from municloud.artifacts import manifest
-        from municloud.errors import UserError
+        from municloud.core.errors import UserError
 
         explicit = self.get_option("manifest")
         try:

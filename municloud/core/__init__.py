@@ -1,0 +1,1 @@
+"""The model every feature reads: topology, service declarations, ports, inventory."""

@@ -1,0 +1,83 @@
+"""`municloud topology check <env>` and `municloud inventory <env>`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from municloud.core import console, inventory, paths, topology
+from municloud.core.errors import UserError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("topology", help="validate an environment's topology")
+    tsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    c = tsub.add_parser("check", help="validate inventories/<env>/topology.yml; exit 2 if invalid")
+    c.add_argument("env")
+    c.set_defaults(func=check)
+
+    i = sub.add_parser("inventory", help="print or write the Ansible inventory of an environment")
+    i.add_argument("env")
+    i.add_argument("--from-stack", nargs="?", const="-", metavar="OUTPUTS_JSON",
+                   help="take host addresses from the Pulumi stack outputs: a saved JSON file, "
+                        "or (no value) `pulumi stack output --json` in stacks/")
+    i.add_argument("-o", "--output", type=Path, help="write a static YAML inventory here")
+    i.set_defaults(func=show_inventory)
+
+
+def check(args: argparse.Namespace) -> int:
+    topo = topology.load(args.env)
+    console.info(f"{topology._shown(topology.topology_file(args.env))}: OK "
+                 f"({len(topo.hosts)} hosts, {len(topo.networks)} networks, "
+                 f"{len(topo.services())} services)")
+    return 0
+
+
+def stack_outputs(source: str, env: str) -> dict[str, Any]:
+    """Read the stack's `inventory` output, from a file or from the Pulumi CLI."""
+    if source == "-":
+        if shutil.which("pulumi") is None:
+            raise UserError("the Pulumi CLI is not installed here: save `pulumi stack output "
+                            "--json` on a machine that has it and pass the file to --from-stack")
+        run = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", env],
+                             cwd=paths.REPO / "stacks", capture_output=True, text=True,
+                             check=False)
+        if run.returncode != 0:
+            raise UserError(f"pulumi stack output failed: {run.stderr.strip()}")
+        text, origin = run.stdout, f"pulumi stack output ({env})"
+    else:
+        try:
+            text, origin = Path(source).read_text(), source
+        except OSError as exc:
+            raise UserError(f"{source}: cannot read ({exc.strerror})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{origin}: not valid JSON ({exc})") from exc
+    outputs = data.get("inventory", data) if isinstance(data, dict) else None
+    if not isinstance(outputs, dict):
+        raise UserError(f"{origin}: expected a JSON object with an 'inventory' output")
+    return outputs
+
+
+def show_inventory(args: argparse.Namespace) -> int:
+    topo = topology.load(args.env)
+    if args.from_stack:
+        outputs = stack_outputs(args.from_stack, args.env)
+        inventory.check_outputs(topo, outputs, args.from_stack)
+        saved = inventory.write_outputs(args.env, outputs)
+        console.info(f"saved the stack's addresses to {saved}")
+    data = inventory.for_env(args.env)
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    if args.output:
+        args.output.write_text(text)
+        console.info(f"wrote {args.output} ({len(data['all']['hosts'])} hosts)")
+    else:
+        print(text, end="")
+    return 0

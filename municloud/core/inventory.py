@@ -1,0 +1,162 @@
+"""The Ansible inventory, built from the topology plus the addresses a platform reports.
+
+Both platforms report addresses in one shape, the "outputs" document:
+
+    {"hosts": {"edge1": {"address": "10.70.1.11", "floating_address": null,
+                         "network": "edge", "services": ["edge"]}}}
+
+The lab writes it when it starts its nodes; the Pulumi stack exports it and
+`municloud inventory <env> --from-stack` saves it. `build()` is the one implementation
+turning topology + outputs into the inventory; the Ansible inventory plugin
+(`municloud/ansible_plugins/inventory/municloud_topology.py`) and
+`municloud inventory` both call it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from municloud.core import backup_sets, edge_sites, paths
+from municloud.core.errors import UserError
+from municloud.core.ports import host_rules
+from municloud.core.topology import Topology
+
+
+def outputs_file(env: str) -> Path:
+    return paths.env_state(env) / "outputs.json"
+
+
+def ssh_config_file(env: str) -> Path:
+    return paths.env_state(env) / "ssh" / "config"
+
+
+def outputs_from_topology(topo: Topology) -> dict[str, Any]:
+    """The outputs document for a platform whose addresses are the topology's (the lab)."""
+    return {
+        "hosts": {
+            h.name: {
+                "address": h.address,
+                "floating_address": None,
+                "network": h.network,
+                "services": list(h.services),
+            }
+            for h in topo.hosts
+        }
+    }
+
+
+def read_outputs(env: str) -> dict[str, Any] | None:
+    f = outputs_file(env)
+    if not f.exists():
+        return None
+    try:
+        data: dict[str, Any] = json.loads(f.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{f}: not valid JSON ({exc}); write it again with "
+                        f"`municloud inventory {env} --from-stack`") from exc
+    return data
+
+
+def write_outputs(env: str, outputs: dict[str, Any]) -> Path:
+    f = outputs_file(env)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+    return f
+
+
+def check_outputs(topo: Topology, outputs: dict[str, Any], origin: str) -> None:
+    """Outputs must name exactly the topology's hosts, each with an address."""
+    hosts = outputs.get("hosts")
+    if not isinstance(hosts, dict):
+        raise UserError(f"{origin}: field 'hosts' missing (allowed: a mapping of host name "
+                        "to address, floating_address, network, services)")
+    wanted = {h.name for h in topo.hosts}
+    missing = sorted(wanted - set(hosts))
+    extra = sorted(set(hosts) - wanted)
+    if missing or extra:
+        raise UserError(f"{origin}: hosts differ from inventories/{topo.environment}/topology.yml"
+                        f" (missing: {', '.join(missing) or 'none'}; "
+                        f"not in the topology: {', '.join(extra) or 'none'})")
+    for name, entry in hosts.items():
+        if not isinstance(entry, dict) or not entry.get("address"):
+            raise UserError(f"{origin}: hosts.{name}.address missing (allowed: an IP address)")
+
+
+def build(topo: Topology, outputs: dict[str, Any] | None = None,
+          ssh_config: Path | None = None) -> dict[str, Any]:
+    """The inventory as Ansible's YAML structure: all.vars, hosts and a group per service."""
+    if outputs is None:
+        outputs = outputs_from_topology(topo)
+    origin = "addresses"
+    check_outputs(topo, outputs, origin)
+    m = topo.municipality
+    all_vars: dict[str, Any] = {
+        "municloud_env": topo.environment,
+        "municloud_platform": topo.platform,
+        "municloud_municipality": m.name,
+        "municloud_domain": m.domain,
+        "municloud_timezone": m.timezone,
+        "municloud_locales": list(m.locales),
+        "municloud_default_locale": m.default_locale,
+        "municloud_public_names": dict(topo.public_names),
+        "municloud_admins": [a.model_dump() for a in topo.admins],
+        "municloud_time_servers": list(topo.time.servers),
+        "municloud_apt": topo.packages.model_dump(),
+        "municloud_networks": [n.model_dump() for n in topo.networks],
+        "municloud_secrets_dir": str(paths.secrets_dir(topo.environment)),
+        "municloud_ldap_base_dn": ",".join(f"dc={p}" for p in m.domain.split(".")),
+        # Where each service runs, so roles find each other: {service: [{name, fqdn,
+        # address}]}, in topology order.
+        "municloud_service_hosts": {
+            svc: [{"name": h.name, "fqdn": topo.fqdn(h.name),
+                   "address": outputs["hosts"][h.name]["address"]}
+                  for h in topo.hosts_running(svc)]
+            for svc in topo.services()
+        },
+        "ansible_user": topo.access.ansible_user,
+    }
+    # The web sites the edge publishes, derived from public_names + the declarations
+    # (municloud.core.edge_sites; read by the edge role).
+    all_vars["municloud_published_sites"] = edge_sites.sites(
+        topo, addresses={n: h["address"] for n, h in outputs["hosts"].items()})
+    # Backup retention and the allowed age of the last backup (topology `backup:`), read
+    # by the backup_client role and `municloud backup status`.
+    all_vars["municloud_backup"] = topo.backup.model_dump()
+    if ssh_config is not None:
+        all_vars["ansible_ssh_common_args"] = f"-F {ssh_config}"
+    hosts: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    for h in topo.hosts:
+        out = outputs["hosts"][h.name]
+        hosts[h.name] = {
+            "ansible_host": out["address"],
+            "municloud_address": out["address"],
+            "municloud_floating_address": out.get("floating_address"),
+            "municloud_fqdn": topo.fqdn(h.name),
+            "municloud_network": h.network,
+            "municloud_services": list(h.services),
+            "municloud_volumes": [v.model_dump() for v in h.volumes],
+            "municloud_firewall_rules": [r.as_dict() for r in host_rules(topo, h)],
+        }
+        # What this host backs up, from its services' declarations (municloud.core.backup_sets).
+        hosts[h.name]["municloud_backup_set"] = backup_sets.for_host(list(h.services))
+        for svc in h.services:
+            groups.setdefault(svc, {"hosts": {}})["hosts"][h.name] = {}
+    return {"all": {"vars": all_vars, "hosts": hosts, "children": groups}}
+
+
+def for_env(env: str) -> dict[str, Any]:
+    """The inventory of an environment as the playbooks see it."""
+    from municloud.core.topology import load
+
+    topo = load(env)
+    outputs = read_outputs(env)
+    if outputs is not None:
+        check_outputs(topo, outputs, str(outputs_file(env)))
+    elif any(h.address is None for h in topo.hosts):
+        raise UserError(f"no addresses for environment '{env}': run `municloud inventory {env} "
+                        f"--from-stack` after `pulumi up`, or give every host an address")
+    ssh = ssh_config_file(env)
+    return build(topo, outputs, ssh if ssh.exists() else None)

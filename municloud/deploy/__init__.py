@@ -1,0 +1,1 @@
+"""Converge and verify: Ansible runs, the testinfra verification, the summary."""

@@ -1,0 +1,134 @@
+"""`municloud deploy <env>`, `municloud verify <env>` and `municloud run <env>` (the main job)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from municloud.core import console, topology
+from municloud.core.errors import UserError
+from municloud.core.inventory import ssh_config_file
+from municloud.deploy import ansible_run, summary, verify
+
+SITE = "site.yml"
+
+
+def register(sub: Any) -> None:
+    d = sub.add_parser("deploy", help="converge an environment with playbooks/site.yml")
+    d.add_argument("env")
+    d.add_argument("--check", action="store_true", help="check mode: report, change nothing")
+    d.add_argument("--idempotency-gate", action="store_true",
+                   help="converge, converge again and run check mode; fail if the second run "
+                        "or the check run reports any change")
+    d.add_argument("--limit", help="only these hosts or groups")
+    d.set_defaults(func=deploy)
+
+    v = sub.add_parser("verify", help="run the testinfra suite against an environment")
+    v.add_argument("env")
+    v.add_argument("--all", action="store_true",
+                   help="after the state checks, also run the role-contract exercises "
+                        "(playbook runs, check mode) and the disruptive drills (restore, "
+                        "fault injection), one at a time")
+    v.add_argument("--workers", type=int, default=verify.DEFAULT_WORKERS,
+                   help="worker processes for the state checks (0: one process; "
+                        f"default {verify.DEFAULT_WORKERS})")
+    v.set_defaults(func=verify_cmd)
+
+    r = sub.add_parser("run", help="the main job: lab up (lab platforms), deploy, verify, "
+                                   "then a summary of hosts, services, URLs and controls")
+    r.add_argument("env", nargs="?", default="lab")
+    r.set_defaults(func=run)
+
+
+def _require_reachable(env: str) -> topology.Topology:
+    topo = topology.load(env)
+    if topo.platform == "lab" and not ssh_config_file(env).exists():
+        raise UserError(f"the lab '{env}' is not up: run `municloud lab up --env {env}` first")
+    return topo
+
+
+def _describe(tasks: list[dict[str, str]]) -> str:
+    return "\n".join(f"    {t['host']}: {t['role'] + ' : ' if t['role'] else ''}{t['task']}"
+                     for t in tasks)
+
+
+def converge(env: str, *, check: bool = False, limit: str | None = None,
+             label: str = "converge") -> ansible_run.PlayResult:
+    with console.step(f"{label} ({env}{', check mode' if check else ''})"):
+        result = ansible_run.run_playbook(env, SITE, check=check, limit=limit)
+    if result.returncode != 0 or result.failed:
+        detail = _describe(result.failed) if result.failed else "    (see the output above)"
+        raise UserError(f"{label} failed (ansible-playbook exit {result.returncode}):\n{detail}")
+    console.info(f"    {label}: {result.changed_count} changed tasks on {len(result.stats)} hosts")
+    return result
+
+
+def idempotency_gate(env: str, limit: str | None = None) -> None:
+    converge(env, limit=limit, label="converge")
+    second = converge(env, limit=limit, label="second converge")
+    if second.changed:
+        raise UserError("NOT IDEMPOTENT: the second converge changed "
+                        f"{len(second.changed)} tasks:\n{_describe(second.changed)}")
+    checked = converge(env, check=True, limit=limit, label="check-mode run")
+    if checked.changed:
+        raise UserError("NOT CHECK-MODE CLEAN: the check-mode run after convergence reports "
+                        f"{len(checked.changed)} changes:\n{_describe(checked.changed)}")
+    console.info("idempotency gate passed: second converge and check mode report changed=0")
+
+
+def deploy(args: argparse.Namespace) -> int:
+    _require_reachable(args.env)
+    if args.idempotency_gate:
+        idempotency_gate(args.env, args.limit)
+    else:
+        converge(args.env, check=args.check, limit=args.limit)
+    return 0
+
+
+def report_controls(env: str, quiet: bool, everything: bool,
+                    workers: int = verify.DEFAULT_WORKERS) -> int:
+    code, results = verify.run_tests(env, quiet=quiet, everything=everything, workers=workers)
+    rows = verify.by_control(results)
+    console.info(console.table(("control", "title", "result", "detail"), rows))
+    failed = sum(1 for r in rows if r[2] == "FAILED")
+    counts = {o: sum(1 for r in results if r["outcome"] == o)
+              for o in ("passed", "failed", "skipped", "not run")}
+    not_run = sum(1 for r in rows if r[2] == "not run")
+    console.info(f"verify {env}: {len(rows)} controls, {failed} failed"
+                 f"{f', {not_run} not run (--all runs them)' if not_run else ''}; tests: "
+                 f"{counts['passed']} passed, {counts['failed']} failed, "
+                 f"{counts['skipped']} skipped, {counts['not run']} not run")
+    return 0 if code == 0 and failed == 0 else 1
+
+
+def verify_cmd(args: argparse.Namespace) -> int:
+    _require_reachable(args.env)
+    with console.step(f"verify ({args.env})"):
+        code = report_controls(args.env, quiet=False, everything=args.all,
+                               workers=args.workers)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    topo = topology.load(args.env)
+    if topo.platform == "lab":
+        from municloud.lab import lifecycle
+
+        with console.step(f"lab up ({args.env})"):
+            lifecycle.up(topo)
+    _require_reachable(args.env)
+    converge(args.env)
+    with console.step(f"verify ({args.env}), exercises and restore drills included"):
+        code = report_controls(args.env, quiet=True, everything=True)
+    console.info("")
+    console.info(f"== municloud: {topo.municipality.name}, environment '{args.env}' ==")
+    rows = summary.service_rows(topo)
+    console.info(console.table(("host", "service", "state", "detail"), rows))
+    console.info("")
+    console.info(console.table(("service", "URL"), summary.urls(topo)))
+    missing = sum(1 for r in rows if r[2] != "deployed")
+    console.info("")
+    console.info(f"summary: {len(topo.hosts)} hosts; {len(rows) - missing} services deployed, "
+                 f"{missing} NOT DEPLOYED (see the table); verification "
+                 f"{'passed' if code == 0 else 'FAILED'}")
+    return code

@@ -1,0 +1,102 @@
+"""`municloud verify <env>`: the testinfra suite over SSH, summarised per control.
+
+Two phases. The state checks (everything in tests/infra that is neither a disruptive drill
+nor a role-contract exercise) only read the hosts and mostly wait on the network, so they
+run spread over worker processes (pytest-xdist; tests that must not overlap on a host
+carry `host_lock`, an flock on the controller: tests/infra/conftest.py). With `--all`,
+the exercises (playbook runs: bad input, check mode, artifacts) and the drills (restore,
+fault injection) follow, one at a time: they change the hosts on purpose and must not
+overlap with anything. A check that reads the record the drills leave (marker
+`drill_record`) moves with `--all` into that second phase, after the drills (pytest keeps
+file order), so a freshly deployed lab is judged on the drills this run made instead of
+failing as "never drilled" before they start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from municloud.core import paths
+from municloud.core.controls import catalog
+
+STATE_CHECKS = "not disruptive and not exercise"
+CHANGING = "disruptive or exercise"
+# With --all: the state checks minus those reading the drill record, which follow the drills.
+STATE_CHECKS_BEFORE_DRILLS = f"{STATE_CHECKS} and not drill_record"
+CHANGING_THEN_RECORD = f"{CHANGING} or drill_record"
+# Worker processes for the state checks: they wait on logins, mail delivery and firewall
+# timeouts, not on the CPU (docs/benchmarks.md: verify). 0 runs them in one process.
+DEFAULT_WORKERS = 6
+NO_TESTS_COLLECTED = 5  # pytest's exit code when -m leaves nothing to run
+
+
+def _pytest(env: str, args: list[str], quiet: bool) -> tuple[int, list[dict[str, Any]]]:
+    with tempfile.TemporaryDirectory(prefix="municloud-verify-") as tmp:
+        report = Path(tmp) / "report.json"
+        environ = dict(os.environ, MUNICLOUD_ENV=env, MUNICLOUD_VERIFY_REPORT=str(report))
+        cmd = [sys.executable, "-m", "pytest", "-p", "municloud.deploy.verify_plugin",
+               str(paths.TESTS / "infra"), "-q", "-p", "no:cacheprovider", *args]
+        proc = subprocess.run(cmd, cwd=paths.REPO, env=environ, check=False,
+                              stdout=subprocess.DEVNULL if quiet else None)
+        results: list[dict[str, Any]] = []
+        for f in (report, report.with_name(report.name + ".not-run")):
+            if f.exists() and f.read_text().strip():
+                results += json.loads(f.read_text())
+    code = 0 if proc.returncode == NO_TESTS_COLLECTED else proc.returncode
+    return code, results
+
+
+def run_tests(env: str, *, quiet: bool = False, everything: bool = False,
+              workers: int = DEFAULT_WORKERS,
+              extra: list[str] | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Run tests/infra against an environment: the state checks in parallel, then (with
+    `everything`) the exercises and drills one at a time. Returns the worst exit code and
+    one record per test; a test no phase ran is recorded as "not run", with the reason."""
+    parallel = ["-n", str(workers)] if workers > 0 else []
+    if everything:
+        phases = [["-m", STATE_CHECKS_BEFORE_DRILLS, *parallel], ["-m", CHANGING_THEN_RECORD]]
+    else:
+        phases = [["-m", STATE_CHECKS, *parallel]]
+    code, results = 0, []
+    for args in phases:
+        phase_code, phase_results = _pytest(env, [*args, *(extra or [])], quiet)
+        code = code or phase_code
+        results += phase_results
+    ran = {r["test"] for r in results if r["outcome"] != "not run"}
+    return code, [r for r in results if r["outcome"] != "not run" or r["test"] not in ran]
+
+
+def by_control(results: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """(control, title, result, detail) rows: failed if any test failed, passed if any passed
+    and none failed, else skipped or not run (with the reason)."""
+    cat = catalog()
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        for c in r["controls"]:
+            grouped[c].append(r)
+    rows = []
+    for cid in sorted(grouped):
+        rs = grouped[cid]
+        failed = [r for r in rs if r["outcome"] == "failed"]
+        passed = [r for r in rs if r["outcome"] == "passed"]
+        if failed:
+            result = "FAILED"
+            detail = "; ".join(sorted({f"{r['host'] or ''} {r['reason']}".strip()
+                                       for r in failed}))[:100]
+        elif passed:
+            result = "passed"
+            detail = f"{len(passed)} checks"
+        else:
+            skipped = [r for r in rs if r["outcome"] == "skipped"]
+            result = "skipped" if skipped else "not run"
+            detail = (skipped or rs)[0]["reason"][:100]
+        title = cat[cid].title if cid in cat else "(not in the catalog)"
+        rows.append((cid, title[:60], result, detail))
+    return rows

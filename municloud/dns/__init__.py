@@ -1,0 +1,1 @@
+"""The mail DNS records (SPF, DKIM, DMARC) a municipality publishes."""
