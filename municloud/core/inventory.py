@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from municloud.core import backup_sets, edge_sites, paths
+from municloud.core import backup_sets, edge_sites, needs, paths
 from municloud.core.errors import UserError
 from municloud.core.ports import host_rules
 from municloud.core.topology import Topology
@@ -121,6 +121,13 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
     # (municloud.core.edge_sites; read by the edge role).
     all_vars["municloud_published_sites"] = edge_sites.sites(
         topo, addresses={n: h["address"] for n, h in outputs["hosts"].items()})
+    # Every declaration of a service in this topology ({service: dict}) and, per kind of
+    # need (database, directory, mail_relay, oidc_client), the services that declared it:
+    # providers read municloud_consumers[kind], consumers read their own values from
+    # municloud_declarations[<service>] (municloud.core.needs).
+    addresses = {n: h["address"] for n, h in outputs["hosts"].items()}
+    all_vars["municloud_declarations"] = needs.declarations(topo)
+    all_vars["municloud_consumers"] = needs.consumers(topo, addresses=addresses)
     # Backup retention and the allowed age of the last backup (topology `backup:`), read
     # by the backup_client role and `municloud backup status`.
     all_vars["municloud_backup"] = topo.backup.model_dump()

@@ -7,10 +7,11 @@ tests that check which ports listen. Nothing else turns declarations into rules.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from municloud.core.services import Service, host_services
+from municloud.core.services import PROVIDERS, Service, host_services, load_services
 from municloud.core.topology import Host, Topology
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -36,21 +37,41 @@ class Rule:
         return str(self.port) if self.end == self.port else f"{self.port}-{self.end}"
 
 
-def source_cidrs(topo: Topology, source: str) -> tuple[str, ...]:
-    """The CIDRs a declared source stands for in this topology."""
+def consumer_cidrs(topo: Topology, provider: Service,
+                   services: Mapping[str, Service] | None = None) -> tuple[str, ...]:
+    """The networks (CIDRs, in topology order) of the hosts running a service of this
+    topology that declares a need `provider` provides. Networks, not host addresses: the
+    security groups are planned before OpenStack hands out addresses."""
+    declared = load_services() if services is None else services
+    kinds = {k for k, v in PROVIDERS.items() if v == provider.name}
+    consumers = {s.name for s in declared.values() if kinds & set(s.needed())}
+    nets = {h.network for h in topo.hosts if consumers & set(h.services)}
+    return tuple(n.cidr for n in topo.networks if n.name in nets)
+
+
+def source_cidrs(topo: Topology, source: str, provider: Service | None = None,
+                 services: Mapping[str, Service] | None = None) -> tuple[str, ...]:
+    """The CIDRs a declared source stands for in this topology (`consumers` needs the
+    providing service)."""
     if source == "internet":
         return ANYWHERE
     if source == "admin":
         return tuple(topo.access.admin_sources)
+    if source == "consumers":
+        if provider is None:
+            raise ValueError("source 'consumers' needs the providing service")
+        return consumer_cidrs(topo, provider, services)
     return tuple(n.cidr for n in topo.networks_with_purpose(source))
 
 
-def service_rules(topo: Topology, service: Service) -> list[Rule]:
+def service_rules(topo: Topology, service: Service,
+                  services: Mapping[str, Service] | None = None) -> list[Rule]:
     rules = []
     for p in service.ports:
         cidrs: list[str] = []
         for src in p.sources:
-            cidrs.extend(c for c in source_cidrs(topo, src) if c not in cidrs)
+            cidrs.extend(c for c in source_cidrs(topo, src, service, services)
+                         if c not in cidrs)
         rules.append(Rule(service=service.name, purpose=p.purpose, proto=p.proto, port=p.port,
                           end=p.end or p.port, sources=tuple(cidrs),
                           from_internet="internet" in p.sources))

@@ -1,25 +1,37 @@
 """Service declarations: each role declares once, in `roles/<role>/meta/service.yml`, the
-ports it serves and to whom, the web names the edge publishes, what must be backed up and
-the controls it evidences. The firewall, security groups, edge proxy, backups and tests
-all read these declarations through this module.
+ports it serves and to whom, the web names the edge publishes, what must be backed up,
+what it needs from other services (`needs:` a database, a directory bind account, a mail
+relay, an OIDC client) and the controls it evidences. The firewall, security groups, edge
+proxy, backups, providers (db, directory, mail, identity) and tests all read these
+declarations through this module; `municloud.core.needs` turns `needs:` into each
+provider's list of consumers.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from municloud.core import paths
 from municloud.core.errors import InvalidInput, Problem
 
-# Who may connect: the internet, hosts on a network of a given purpose, or the
-# topology's admin sources (access.admin_sources: the controller, a bastion, a VPN).
-Source = Literal["internet", "edge", "services", "data", "management", "admin"]
-SOURCES: tuple[str, ...] = ("internet", "edge", "services", "data", "management", "admin")
+# Who may connect: the internet, hosts on a network of a given purpose, the topology's
+# admin sources (access.admin_sources: the controller, a bastion, a VPN), or `consumers`:
+# the networks of the hosts running a service that declares a need this service provides
+# (PROVIDERS; e.g. mail's submission port from the services needing mail_relay).
+Source = Literal["internet", "edge", "services", "data", "management", "admin", "consumers"]
+SOURCES: tuple[str, ...] = ("internet", "edge", "services", "data", "management", "admin",
+                            "consumers")
+
+# Access levels of the login page: TAXISnet = full, Google/Facebook = limited, a staff
+# account of the directory = staff.
+Level = Literal["full", "limited", "staff"]
+LEVELS: tuple[str, ...] = ("full", "limited", "staff")
 
 
 class _Model(BaseModel):
@@ -52,6 +64,68 @@ class BackupDecl(_Model):
                                     description="systemd units stopped during a restore")
 
 
+# A database, user, schema or account name: lower case, starts with a letter, at most 32
+# characters (MariaDB's user name limit).
+_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+_URL_PATH = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"
+
+
+class DatabaseNeed(_Model):
+    """db creates database `name` and user `name`, allowed only from this service's hosts
+    over TLS; the password is at <secrets>/db/<service>.password."""
+
+    name: str = Field(pattern=_NAME)
+
+
+class DirectoryNeed(_Model):
+    """directory creates the read-only bind account uid=<service>,ou=services,<base>; its
+    password is at <secrets>/directory/<service>.password."""
+
+    account: bool = True
+
+
+class MailRelayNeed(_Model):
+    """mail accepts submission (587) from this service's hosts."""
+
+
+class OidcClientNeed(_Model):
+    """identity registers an OpenID Connect relying party (client_id = the service name);
+    the paths are joined to https://<public name of the service>."""
+
+    redirect_paths: list[str] = Field(min_length=1)
+    post_logout_paths: list[str] = []
+    levels: list[Level] = Field(default=["staff"], min_length=1)
+    claims: list[str] = ["uid", "mail", "groups", "access_level"]
+
+    @model_validator(mode="after")
+    def _paths(self) -> Self:
+        for field in ("redirect_paths", "post_logout_paths"):
+            for p in getattr(self, field):
+                if not re.match(_URL_PATH, p):
+                    raise ValueError(f"{field}: {p!r} is not an absolute URL path "
+                                     "(allowed: a path starting with /, no scheme or host)")
+        return self
+
+
+class Needs(_Model):
+    """What a service needs from its providers (see PROVIDERS)."""
+
+    database: DatabaseNeed | None = None
+    directory: DirectoryNeed | None = None
+    mail_relay: MailRelayNeed | None = None
+    oidc_client: OidcClientNeed | None = None
+
+
+# Which service provides each kind of need: a consumer converges after its providers.
+PROVIDERS: dict[str, str] = {
+    "database": "db",
+    "directory": "directory",
+    "mail_relay": "mail",
+    "oidc_client": "identity",
+}
+NEED_KINDS: tuple[str, ...] = tuple(PROVIDERS)
+
+
 class Service(_Model):
     name: str
     summary: str
@@ -61,13 +135,39 @@ class Service(_Model):
     publish: Publish | None = None
     backup: BackupDecl = BackupDecl()
     requires: list[str] = []
+    needs: Needs = Needs()
     controls: list[str] = []
     vendor: bool = False
     implemented: bool = True
 
+    @model_validator(mode="after")
+    def _unique_purposes(self) -> Self:
+        seen: set[str] = set()
+        for p in self.ports:
+            if p.purpose in seen:
+                raise ValueError(f"ports: purpose {p.purpose!r} given twice (allowed: one "
+                                 "port entry per purpose; roles find their ports by it)")
+            seen.add(p.purpose)
+        return self
+
     @property
     def stateful(self) -> bool:
         return bool(self.backup.paths)
+
+    def needed(self) -> dict[str, BaseModel]:
+        """The needs this service declares, by kind."""
+        return {k: getattr(self.needs, k) for k in NEED_KINDS
+                if getattr(self.needs, k) is not None}
+
+    def export(self) -> dict[str, object]:
+        """The declaration as the inventory hands it to every host
+        (`municloud_declarations[<service>]`): the YAML's own keys (`from` for a port's
+        sources), defaults filled in, plus `port`: {purpose: port number}, so a role reads
+        `municloud_declarations.mail.port.imaps` instead of restating 993."""
+        data = self.model_dump(mode="json", by_alias=True)
+        data["needs"] = {k: v.model_dump(mode="json") for k, v in self.needed().items()}
+        data["port"] = {p.purpose: p.port for p in self.ports}
+        return data
 
 
 def declaration_files(roles_dir: Path = paths.ROLES) -> list[Path]:
@@ -99,10 +199,21 @@ def load_services(roles_dir: Path = paths.ROLES) -> dict[str, Service]:
                                     "one declaration per service"))
         found[svc.name] = svc
     for svc in found.values():
+        shown = f"roles/{svc.role}/meta/service.yml"
         for dep in svc.requires:
             if dep not in found:
-                problems.append(Problem(f"roles/{svc.role}/meta/service.yml", "requires",
+                problems.append(Problem(shown, "requires",
                                         f"unknown service {dep!r}", ", ".join(sorted(found))))
+        for kind in svc.needed():
+            provider = PROVIDERS[kind]
+            if provider not in found:
+                problems.append(Problem(shown, f"needs.{kind}",
+                                        f"no service {provider!r} is declared to provide it"))
+            elif provider == svc.name:
+                problems.append(Problem(shown, f"needs.{kind}",
+                                        "a service cannot need itself",
+                                        ", ".join(k for k, v in PROVIDERS.items()
+                                                  if v != svc.name)))
     if problems:
         raise InvalidInput(problems)
     return found
