@@ -22,7 +22,7 @@ _WHY = {"disruptive": "a disruptive drill", "exercise": "a role-contract exercis
 def _meta(item: pytest.Item) -> dict[str, Any]:
     params = getattr(item, "callspec", None)
     return {"controls": [c for m in item.iter_markers("control") for c in m.args],
-            "host": params.params.get("lab_host") if params else None}
+            "host": params.params.get("env_host") if params else None}
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

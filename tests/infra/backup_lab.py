@@ -7,7 +7,7 @@ import json
 import shlex
 from typing import Any
 
-from .conftest import _inventory
+from .environment import inventory as _inventory
 
 TOOL = "/usr/local/sbin/municloud-backup"
 CONFIG = "/etc/municloud-backup/config.json"

@@ -1,11 +1,14 @@
-"""Fixtures for testinfra tests against a converged environment (the lab by default).
+"""Fixtures shared by the testinfra tests of every service (`tests/infra/<service>/`),
+against a converged environment (the lab by default).
 
-- `MUNICLOUD_ENV` picks the environment (default `lab`).
+- `MUNICLOUD_ENV` picks the environment (default `lab`; tests/infra/environment.py).
 - Without a reachable environment the tests skip with the reason, except when
   `MUNICLOUD_REQUIRE_LAB=1` (CI), where they fail.
-- `lab_host` parametrizes a test over every host; `@pytest.mark.service("mail")` narrows it
-  to the hosts running a service. `target(name)` gives a testinfra host over the generated
-  SSH config (ControlMaster: one connection per host for the whole run).
+- `env_host` (the name of a host of the environment under test, whichever it is)
+  parametrizes a test over every host; `@pytest.mark.service("mail")` narrows it to the
+  hosts running a service. `target(name)` gives a testinfra host over the generated SSH
+  config (ControlMaster: one connection per host for the whole run).
+- `people`: the environment's people (people.yml, one loader: environment.people).
 - `probe_mail(uid, token)` records a probe message a test delivers; it is expunged from
   that INBOX when the test module is done, so repeated runs leave people's mailboxes as
   they were.
@@ -14,10 +17,8 @@
 from __future__ import annotations
 
 import fcntl
-import os
 import shlex
 from collections.abc import Callable, Iterator
-from functools import cache
 from typing import Any
 
 import pytest
@@ -25,20 +26,9 @@ import testinfra
 
 from municloud.core import inventory, paths
 
-ENV = os.environ.get("MUNICLOUD_ENV", "lab")
-REQUIRE = os.environ.get("MUNICLOUD_REQUIRE_LAB") == "1"
-
-
-@cache
-def _inventory() -> dict[str, Any] | None:
-    if not inventory.ssh_config_file(ENV).exists():
-        return None
-    return inventory.for_env(ENV)
-
-
-def _unavailable() -> str:
-    return (f"environment '{ENV}' is not up (no {inventory.ssh_config_file(ENV)}): "
-            f"run `municloud lab up && municloud deploy {ENV}`")
+from .environment import ENV, REQUIRE, Person, unavailable
+from .environment import inventory as _inventory
+from .environment import people as people_of
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,21 +39,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "lab_host" not in metafunc.fixturenames:
+    if "env_host" not in metafunc.fixturenames:
         return
     inv = _inventory()
     if inv is None:
-        metafunc.parametrize("lab_host", [pytest.param(None, id="no-lab")])
+        metafunc.parametrize("env_host", [pytest.param(None, id="no-lab")])
         return
     marker = metafunc.definition.get_closest_marker("service")
     hosts = inv["all"]["hosts"]
     names = [h for h, v in hosts.items()
              if marker is None or marker.args[0] in v["municloud_services"]]
-    metafunc.parametrize("lab_host", names or [pytest.param(None, id="no-host")])
+    metafunc.parametrize("env_host", names or [pytest.param(None, id="no-host")])
 
 
 # The parameters that name the host a test runs on.
-HOST_PARAMS = ("lab_host", "client")
+HOST_PARAMS = ("env_host", "client")
 
 
 @pytest.fixture(autouse=True)
@@ -95,8 +85,8 @@ def lab() -> dict[str, Any]:
     inv = _inventory()
     if inv is None:
         if REQUIRE:
-            pytest.fail(_unavailable())
-        pytest.skip(_unavailable())
+            pytest.fail(unavailable())
+        pytest.skip(unavailable())
     return inv
 
 
@@ -118,20 +108,26 @@ def target(lab: dict[str, Any], ssh_config: str) -> Any:
 
 
 @pytest.fixture
-def host(lab: dict[str, Any], target: Any, lab_host: str | None) -> Any:
-    if lab_host is None:
+def host(lab: dict[str, Any], target: Any, env_host: str | None) -> Any:
+    if env_host is None:
         pytest.skip("no host in this environment runs the service")
-    return target(lab_host)
+    return target(env_host)
 
 
 @pytest.fixture
-def hostvars(lab: dict[str, Any], lab_host: str | None) -> dict[str, Any]:
-    if lab_host is None:
+def hostvars(lab: dict[str, Any], env_host: str | None) -> dict[str, Any]:
+    if env_host is None:
         pytest.skip("no host in this environment runs the service")
     merged = dict(lab["all"]["vars"])
-    merged.update(lab["all"]["hosts"][lab_host])
-    merged["inventory_hostname"] = lab_host
+    merged.update(lab["all"]["hosts"][env_host])
+    merged["inventory_hostname"] = env_host
     return merged
+
+
+@pytest.fixture(scope="session")
+def people(lab: dict[str, Any]) -> list[Person]:
+    """The people of the environment (people.yml) with their generated passwords."""
+    return people_of(lab)
 
 
 @pytest.fixture(scope="session")

@@ -28,12 +28,12 @@ import pathlib
 import pytest
 
 @pytest.fixture(params=["h1", "h2"])
-def lab_host(request):
+def env_host(request):
     return request.param
 
 @pytest.mark.control("C-STATE")
-def test_state(lab_host):
-    assert lab_host
+def test_state(env_host):
+    assert env_host
 
 @pytest.mark.control("C-FAIL")
 def test_fails():

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from . import backup_lab as bl
+from .. import backup_lab as bl
 
 CLIENTS = bl.clients() or [None]
 

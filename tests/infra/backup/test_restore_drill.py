@@ -27,8 +27,8 @@ import pytest
 from municloud.core import paths
 from municloud.deploy.ansible_run import run_playbook
 
-from . import backup_lab as bl
-from .conftest import ENV
+from .. import backup_lab as bl
+from ..environment import ENV, Person
 
 SERVICES = bl.services() or [(None, None)]
 REPORT = paths.env_state(ENV) / "reports" / "restore-drill.json"
@@ -244,21 +244,10 @@ def test_restore_drill(host_name: str | None, entry: dict[str, Any] | None,
 
 # --- mail: a deleted mailbox comes back, readable over IMAP ------------------------------
 
-def _person(lab: dict[str, Any]) -> tuple[str, str, str] | None:
-    import yaml
-
-    secrets = Path(lab["all"]["vars"]["municloud_secrets_dir"]) / "people"
-    people_file = paths.inventories() / ENV / "group_vars" / "all" / "people.yml"
-    if not people_file.exists() or not secrets.is_dir():
-        return None
-    data = yaml.safe_load(people_file.read_text()) or {}
-    people = data.get("directory_people") or []
+def _person(people: list[Person]) -> tuple[str, str, str] | None:
     for p in people:
-        uid = p.get("uid")
-        pw = secrets / f"{uid}.password"
-        if uid and pw.exists() and p.get("state", "present") == "present":
-            mail = p.get("mail") or f"{uid}@{lab['all']['vars']['municloud_domain']}"
-            return uid, mail, pw.read_text().strip()
+        if p.password is not None and p.state == "present":
+            return p.uid, p.mail, p.password
     return None
 
 
@@ -287,11 +276,12 @@ def _imap(lab: dict[str, Any], mail_host: str, user: str, pw: str, subject: str)
 @pytest.mark.disruptive
 @pytest.mark.control("BAK-DRILL-01")
 def test_deleted_mailbox_restored_readable_over_imap(
-        lab: dict[str, Any], target: Any, probe_mail: Callable[[str, str], None]) -> None:
+        lab: dict[str, Any], target: Any, probe_mail: Callable[[str, str], None],
+        people: list[Person]) -> None:
     mail_hosts = [h for h, e in bl.services() if e["name"] == "mail"]
     if not mail_hosts:
         pytest.skip("the mail service is not implemented in this environment")
-    person = _person(lab)
+    person = _person(people)
     if person is None:
         pytest.skip("no directory person with a password (people.yml + secrets/people) yet")
     uid, address, pw = person

@@ -9,7 +9,7 @@ import pytest
 
 from municloud.deploy.ansible_run import run_playbook
 
-from .conftest import ENV
+from ..environment import ENV
 
 
 @pytest.mark.exercise

@@ -15,7 +15,7 @@ import pytest
 from municloud.core import topology
 from municloud.core.ports import host_rules, listening_ports
 
-from .conftest import ENV
+from ..environment import ENV
 
 PROBE_PORT = 47123  # a port no service declares (checked below)
 
@@ -45,8 +45,8 @@ def listeners(host: Any) -> set[tuple[str, str, int]]:
 
 @pytest.mark.host_lock("probe-port")
 @pytest.mark.control("BASE-FW-02")
-def test_only_declared_ports_listen(host: Any, lab_host: str) -> None:
-    topo, h = topo_host(lab_host)
+def test_only_declared_ports_listen(host: Any, env_host: str) -> None:
+    topo, h = topo_host(env_host)
     allowed = listening_ports(topo, h)
     extra = sorted((proto, addr, port) for proto, addr, port in listeners(host)
                    if not is_loopback(addr) and (proto, port) not in allowed)
@@ -110,8 +110,8 @@ def nft_accepts(host: Any) -> tuple[str, dict[tuple[str, int, int], set[Net]]]:
 
 
 @pytest.mark.control("BASE-FW-01")
-def test_ruleset_opens_exactly_the_declared_rules(host: Any, lab_host: str) -> None:
-    topo, h = topo_host(lab_host)
+def test_ruleset_opens_exactly_the_declared_rules(host: Any, env_host: str) -> None:
+    topo, h = topo_host(env_host)
     declared: dict[tuple[str, int, int], list[Net]] = {}
     for r in host_rules(topo, h):
         declared.setdefault((r.proto, r.port, r.end), []).extend(
@@ -149,8 +149,8 @@ LISTENER = (
 
 @pytest.mark.host_lock("probe-port")
 @pytest.mark.control("BASE-FW-01")
-def test_undeclared_port_is_dropped(host: Any, hostvars: dict[str, Any], lab_host: str) -> None:
-    topo, h = topo_host(lab_host)
+def test_undeclared_port_is_dropped(host: Any, hostvars: dict[str, Any], env_host: str) -> None:
+    topo, h = topo_host(env_host)
     assert ("tcp", PROBE_PORT) not in listening_ports(topo, h), "probe port is declared"
     address = hostvars["municloud_address"]
     # The method can succeed: the declared SSH port answers the controller.

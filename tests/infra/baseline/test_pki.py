@@ -11,7 +11,7 @@ import pytest
 
 from municloud.core import paths
 
-from .conftest import ENV
+from ..environment import ENV
 
 HOST_DIR = "/etc/ssl/municloud"
 

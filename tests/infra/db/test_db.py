@@ -22,8 +22,8 @@ import pytest
 from municloud.core import paths
 from municloud.deploy import ansible_run
 
-from .conftest import ENV
-from .relay import relay
+from ..environment import ENV
+from ..relay import relay
 
 pymysql = pytest.importorskip("pymysql")
 

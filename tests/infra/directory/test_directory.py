@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from municloud.core import paths
 from municloud.deploy import ansible_run
 
-from .conftest import ENV
-from .relay import relay
+from ..environment import ENV, Person
+from ..relay import relay
 
 ldap3 = pytest.importorskip("ldap3")
 CONSUMER = "webmail1"  # services tier: a host that may reach the directory
@@ -38,13 +37,11 @@ pytestmark = pytest.mark.service("directory")
 
 
 @pytest.fixture(scope="module")
-def d(lab: dict[str, Any]) -> dict[str, Any]:
-    """Facts of the directory: base DN, host, secrets, CA."""
+def d(lab: dict[str, Any], people: list[Person]) -> dict[str, Any]:
+    """Facts of the directory: base DN, host, secrets, CA, people as declared."""
     allv = lab["all"]["vars"]
     hosts = allv["municloud_service_hosts"]["directory"]
     secrets_dir = Path(allv["municloud_secrets_dir"])
-    people_file = paths.inventories() / ENV / "group_vars" / "all" / "people.yml"
-    people = yaml.safe_load(people_file.read_text())["directory_people"]
     return {
         "base": allv["municloud_ldap_base_dn"],
         "host": hosts[0]["name"],
@@ -52,7 +49,7 @@ def d(lab: dict[str, Any]) -> dict[str, Any]:
         "address": hosts[0]["address"],
         "secrets": secrets_dir,
         "ca": str(secrets_dir / "pki" / "ca.crt"),
-        "people": people,
+        "people": [p.declared for p in people],
     }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from .webclient import EdgeSession, access_logs, ca_file, handshake
+from ..webclient import EdgeSession, access_logs, ca_file, handshake
 
 
 def _edges(lab: dict[str, Any]) -> list[tuple[str, str]]:

@@ -29,7 +29,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +38,12 @@ import yaml
 from municloud.core import paths
 from municloud.dns import records as dns_records
 
-from .conftest import ENV, REQUIRE
+from ..environment import ENV, Person, people_file
+from ..environment import missing as _missing
 
 DELIVERY_TIMEOUT = 60.0  # seconds a message may take from submission to the mailbox
 NET_TIMEOUT = 20.0
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
-
-
-def _missing(reason: str) -> None:
-    if REQUIRE:
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 # --- what the environment declares ------------------------------------------------------
@@ -71,15 +65,6 @@ class MailHost:
         return ssl.create_default_context(cafile=self.ca_file)
 
 
-@dataclass(frozen=True)
-class Person:
-    uid: str
-    mail: str
-    state: str
-    groups: tuple[str, ...]
-    password: str | None
-
-
 @pytest.fixture(scope="module")
 def mx(lab: dict[str, Any]) -> MailHost:
     v = lab["all"]["vars"]
@@ -91,31 +76,10 @@ def mx(lab: dict[str, Any]) -> MailHost:
                     Path(v["municloud_secrets_dir"]))
 
 
-@cache
-def _people_file() -> Path:
-    return paths.inventories() / ENV / "group_vars" / "all" / "people.yml"
-
-
-@pytest.fixture(scope="module")
-def people(mx: MailHost) -> list[Person]:
-    f = _people_file()
-    if not f.exists():
-        _missing(f"{f} does not exist yet: the directory role's people are not declared")
-    data = yaml.safe_load(f.read_text()) or {}
-    found: list[Person] = []
-    for p in data.get("directory_people", []):
-        pw_file = mx.secrets / "people" / f"{p['uid']}.password"
-        found.append(Person(
-            uid=p["uid"], mail=p.get("mail") or f"{p['uid']}@{mx.domain}",
-            state=p.get("state", "present"), groups=tuple(p.get("groups", [])),
-            password=pw_file.read_text().strip() if pw_file.exists() else None))
-    return found
-
-
 def _active(people: list[Person], n: int) -> list[Person]:
     usable = [p for p in people if p.state == "present" and p.password]
     if len(usable) < n:
-        _missing(f"need {n} present people with a password file in {_people_file()} and "
+        _missing(f"need {n} present people with a password file in {people_file()} and "
                  f"<secrets>/people/, found {len(usable)}")
     return usable
 
@@ -259,7 +223,7 @@ def test_group_address_delivers_to_every_member(mx: MailHost, people: list[Perso
         for g in p.groups:
             groups.setdefault(g, []).append(p)
     if not groups:
-        _missing(f"no group with present members in {_people_file()}")
+        _missing(f"no group with present members in {people_file()}")
     group, members = max(groups.items(), key=lambda kv: len(kv[1]))
     token = uuid.uuid4().hex
     for m in members:
@@ -334,7 +298,7 @@ def test_wrong_password_refused_on_submission(mx: MailHost, bystander: Person) -
 def test_disabled_person_cannot_log_in_to_imap(mx: MailHost, people: list[Person]) -> None:
     disabled = [p for p in people if p.state == "disabled" and p.password]
     if not disabled:
-        _missing(f"no disabled person with a password file in {_people_file()}")
+        _missing(f"no disabled person with a password file in {people_file()}")
     p = disabled[0]
     c = imaplib.IMAP4_SSL(mx.address, 993, ssl_context=mx.context(), timeout=NET_TIMEOUT)
     try:

@@ -8,7 +8,6 @@ tests skip naming it (or fail when MUNICLOUD_REQUIRE_LAB=1).
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shlex
@@ -22,20 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from municloud.core import paths
-
-from .webclient import EdgeSession, access_logs, ca_file, pinned
-
-REQUIRE = os.environ.get("MUNICLOUD_REQUIRE_LAB") == "1"
-ENV = os.environ.get("MUNICLOUD_ENV", "lab")
-
-
-def _missing(reason: str) -> None:
-    if REQUIRE:
-        pytest.fail(reason)
-    pytest.skip(reason)
+from ..environment import Person
+from ..environment import missing as _missing
+from ..webclient import EdgeSession, access_logs, ca_file, pinned
 
 
 def _status(target: Any, host: str, service: str) -> str:
@@ -55,27 +44,17 @@ def _require_roles(lab: dict[str, Any], target: Any, *services: str) -> None:
                      f"(/etc/municloud/services/{svc}.json: {state}): run playbooks/{svc}.yml")
 
 
-def _people() -> list[dict[str, Any]]:
-    f = paths.INVENTORIES / ENV / "group_vars" / "all" / "people.yml"
-    if not f.exists():
-        _missing(f"role directory has not landed its people: no {f.relative_to(paths.REPO)}")
-    people: list[dict[str, Any]] = (yaml.safe_load(f.read_text()) or {}).get(
-        "directory_people", [])
-    return people
-
-
-def _person(lab: dict[str, Any], state: str, nth: int = 0) -> tuple[str, str, str]:
+def _person(people: list[Person], state: str, nth: int = 0) -> tuple[str, str, str]:
     """The nth person in that state. Wrong-password tests use the third present person,
-    the "bystander" of tests/infra/test_mail.py, so that the people whose mail is read
+    the "bystander" of tests/infra/mail/test_mail.py, so that the people whose mail is read
     never collect failed logins (the directory locks an account after 5)."""
-    found = [p for p in _people() if p.get("state", "present") == state]
+    found = [p for p in people if p.state == state]
     if not found:
         _missing(f"no person with state {state} in the lab's directory_people")
     p = found[min(nth, len(found) - 1)]
-    pw_file = Path(lab["all"]["vars"]["municloud_secrets_dir"]) / "people" / f"{p['uid']}.password"
-    if not pw_file.exists():
-        _missing(f"no password for {p['uid']} at {pw_file} (role directory)")
-    return p["uid"], pw_file.read_text().strip(), p.get("mail", "")
+    if p.password is None:
+        _missing(f"no password for {p.uid} in <secrets>/people/ (role directory)")
+    return p.uid, p.password, p.declared.get("mail", "")
 
 
 def _edge(lab: dict[str, Any]) -> tuple[str, str]:
@@ -130,7 +109,7 @@ def _send_probe(lab: dict[str, Any], uid: str, password: str, mail: str,
     msg["From"] = mail
     msg["To"] = mail
     msg["Subject"] = subject
-    msg.set_content("Delivered through submission by tests/infra/test_webmail.py.")
+    msg.set_content("Delivered through submission by tests/infra/webmail/test_webmail.py.")
     with pinned({mail_host["fqdn"]: mail_host["address"]}), \
             smtplib.SMTP(mail_host["fqdn"], 587, timeout=30) as smtp:
         smtp.starttls(context=ctx)
@@ -141,9 +120,10 @@ def _send_probe(lab: dict[str, Any], uid: str, password: str, mail: str,
 
 @pytest.mark.control("WEB-MAIL-01")
 def test_a_directory_user_reaches_the_inbox_with_a_fresh_message(
-        lab: dict[str, Any], target: Any, probe_mail: Callable[[str, str], None]) -> None:
+        lab: dict[str, Any], target: Any, probe_mail: Callable[[str, str], None],
+        people: list[Person]) -> None:
     _require_roles(lab, target, "directory", "db", "mail", "webmail")
-    uid, password, mail = _person(lab, "present")
+    uid, password, mail = _person(people, "present")
     subject = _send_probe(lab, uid, password, mail, probe_mail)
     s, r = login(lab, uid, password)
     assert r.status_code == 200 and _logged_in(r), f"login failed: {r.url} {r.text[:300]}"
@@ -159,9 +139,11 @@ def test_a_directory_user_reaches_the_inbox_with_a_fresh_message(
 
 @pytest.mark.host_lock("mistyped-password")  # with the bystander's in test_mail.py
 @pytest.mark.control("WEB-MAIL-01")
-def test_a_wrong_password_does_not_get_in(lab: dict[str, Any], target: Any) -> None:
+def test_a_wrong_password_does_not_get_in(
+        lab: dict[str, Any], target: Any,
+        people: list[Person]) -> None:
     _require_roles(lab, target, "directory", "db", "mail", "webmail")
-    uid, password, _ = _person(lab, "present", nth=2)
+    uid, password, _ = _person(people, "present", nth=2)
     s, r = login(lab, uid, f"wrong-{password}")
     assert not _logged_in(r), f"{uid} got in with a wrong password: {r.url}"
     page = inbox(lab, s)
@@ -171,19 +153,23 @@ def test_a_wrong_password_does_not_get_in(lab: dict[str, Any], target: Any) -> N
 
 
 @pytest.mark.control("WEB-MAIL-01")
-def test_a_disabled_user_cannot_log_in(lab: dict[str, Any], target: Any) -> None:
+def test_a_disabled_user_cannot_log_in(
+        lab: dict[str, Any], target: Any,
+        people: list[Person]) -> None:
     _require_roles(lab, target, "directory", "db", "mail", "webmail")
-    uid, password, _ = _person(lab, "disabled")
+    uid, password, _ = _person(people, "disabled")
     _, r = login(lab, uid, password)
     assert not _logged_in(r), f"disabled user {uid} got in: {r.url}"
 
 
 @pytest.mark.control("WEB-LOG-01", "WEB-MAIL-01")
-def test_the_login_password_is_in_no_access_log(lab: dict[str, Any], target: Any) -> None:
+def test_the_login_password_is_in_no_access_log(
+        lab: dict[str, Any], target: Any,
+        people: list[Person]) -> None:
     _require_roles(lab, target, "directory", "db", "mail", "webmail")
     # A real person's real login: the password that must never reach a log is one that
     # Horde accepted (a failed login would also take Dovecot's deliberate delay).
-    uid, password, _ = _person(lab, "present")
+    uid, password, _ = _person(people, "present")
     _, r = login(lab, uid, password)
     assert _logged_in(r), f"login failed: {r.url}"
     edge, _ = _edge(lab)
@@ -285,10 +271,12 @@ def test_tls_to_mail_and_database_and_generated_secrets(
 
 
 @pytest.mark.control("WEB-MAIL-01")
-def test_horde_admins_are_the_directory_group(lab: dict[str, Any], target: Any) -> None:
+def test_horde_admins_are_the_directory_group(
+        lab: dict[str, Any], target: Any,
+        people: list[Person]) -> None:
     _require_roles(lab, target, "directory", "webmail")
-    wanted = sorted(p["uid"] for p in _people() if "horde-admins" in p.get("groups", [])
-                    and p.get("state", "present") == "present")
+    wanted = sorted(p.uid for p in people if "horde-admins" in p.groups
+                    and p.state == "present")
     h = target(lab["all"]["vars"]["municloud_service_hosts"]["webmail"][0]["name"])
     line = h.check_output("grep -F \"\\$conf['auth']['admins']\" /etc/horde/horde/conf.php")
     admins = sorted(re.findall(r"'([^']+)'", line.split("=", 1)[1]))
@@ -297,11 +285,12 @@ def test_horde_admins_are_the_directory_group(lab: dict[str, Any], target: Any) 
 
 @pytest.mark.control("WEB-MAIL-01")
 def test_the_dynamic_view_lists_the_inbox_over_ajax(
-        lab: dict[str, Any], target: Any, probe_mail: Callable[[str, str], None]) -> None:
+        lab: dict[str, Any], target: Any, probe_mail: Callable[[str, str], None],
+        people: list[Person]) -> None:
     """The browser view: dynamic.php, then IMP's AJAX viewPort call through PATH_INFO,
     counting the INBOX, which holds at least the message the test sends itself."""
     _require_roles(lab, target, "directory", "db", "mail", "webmail")
-    uid, password, mail = _person(lab, "present")
+    uid, password, mail = _person(people, "present")
     subject = _send_probe(lab, uid, password, mail, probe_mail)
     s = _session(lab)
     base = f"https://{_webmail_name(lab)}"
@@ -332,10 +321,10 @@ def test_the_dynamic_view_lists_the_inbox_over_ajax(
 
 @pytest.mark.control("WEB-MAIL-01")
 def test_enabled_applications_render_and_disabled_ones_are_closed(
-        lab: dict[str, Any], target: Any) -> None:
+        lab: dict[str, Any], target: Any, people: list[Person]) -> None:
     """README "Applications": what is enabled renders, what fails on PHP 8.2 is a 404."""
     _require_roles(lab, target, "directory", "db", "mail", "webmail")
-    uid, password, _ = _person(lab, "present")
+    uid, password, _ = _person(people, "present")
     s, r = login(lab, uid, password)
     assert _logged_in(r), r.url
     base = f"https://{_webmail_name(lab)}"
