@@ -68,13 +68,14 @@ def up(topo: Topology) -> dict[str, str]:
     nodes.keygen(lp.key)
     pubkey = lp.key.with_suffix(".pub").read_text()
     gw = daemons.gateway(topo)
-    with console.step(f"{len(topo.hosts)} nodes"):
+    with console.step(f"{len(topo.hosts)} nodes") as phase:
         wanted = {nodes.container(topo, h.name) for h in topo.hosts}
         for name in nodes.lab_containers(topo):
             if name not in wanted:
                 console.info(f"    {name}: not in the topology, removed")
                 nodes.remove(topo, name)
-        for h in topo.hosts:
+        for i, h in enumerate(topo.hosts):
+            phase.update(f"{h.name}", i, len(topo.hosts))
             st = nodes.state_of(topo, h, img)
             if st.state == "running":
                 actions[h.name] = "kept"
