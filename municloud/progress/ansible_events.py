@@ -91,8 +91,9 @@ class AnsibleProgress:
         self.play_changed = 0
         self.plays_total = max(self.plays_total, self.plays_done + 1)
         self._show_play()
-        self.phase.update(f"{len(self.play_hosts)} hosts", 0, self.play_tasks_total or None,
-                          row="task", restart=True)
+        n = len(self.play_hosts)
+        self.phase.update(f"starting on {n} host{'s' if n != 1 else ''}", 0,
+                          self.play_tasks_total or None, row="task", restart=True)
 
     def _on_task_start(self, ev: dict[str, Any]) -> None:
         self._close_task(ev["t"])

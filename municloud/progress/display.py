@@ -152,6 +152,7 @@ class LiveDisplay(Display):
             TimeElapsedColumn(),
             console=self.console,
             refresh_per_second=4,
+            transient=True,  # what stays is printed above it: finished phases, notes
             redirect_stdout=True,
             redirect_stderr=True,
         )
