@@ -162,7 +162,7 @@ def graph(topo: Topology, services: Mapping[str, Service] | None = None) -> grap
            color="#757575", fontsize="10")
     for net in topo.networks:
         with g.subgraph(name=f"cluster_{net.name}") as c:
-            c.attr(label=f"{net.name} tier  {net.cidr}", style="filled,rounded",
+            c.attr(label=f"{net.name} tier  {net.cidr}", labeljust="l", style="filled,rounded",
                    color="#90a4ae", fillcolor=TIER_COLOURS.get(net.purpose, "#f5f5f5"),
                    fontsize="12", margin="12")
             for h in topo.hosts:
