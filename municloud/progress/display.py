@@ -197,16 +197,17 @@ class LiveDisplay(Display):
         pad = "  " * phase.depth + "  "
         for ln in text.splitlines():
             style = "bold red" if ln.lstrip().startswith("FAILED") else ""
-            self.console.print(Text(pad + ln, style=style))
+            self.console.print(Text(pad + ln, style=style), soft_wrap=True)
 
     def milestone(self, phase: Phase, text: str) -> None:
         pass
 
     def line(self, text: str, err: bool = False) -> None:
-        self.console.print(Text(text), style="red" if err else "")
+        # soft_wrap: long lines (the summary's tables) wrap as the terminal does, unchanged.
+        self.console.print(Text(text), style="red" if err else "", soft_wrap=True)
 
     def raw(self, text: str) -> None:
-        self.console.print(Text(text.rstrip("\n")))
+        self.console.print(Text(text.rstrip("\n")), soft_wrap=True)
 
     def close(self) -> None:
         if self.started:
