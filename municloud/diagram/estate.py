@@ -7,8 +7,9 @@ flows from the same rules the firewall and the security groups are built from
 
 - internet -> host: every port a host opens to the internet (red: what is exposed);
 - edge -> host: the upstream port of every published web service;
-- host -> host: each `requires` of a service, with the provider's ports the consumer's
-  tier may reach (a requirement no rule allows is drawn dashed red: it cannot work);
+- host -> host: each `requires` and `needs` of a service (database, directory, mail
+  relay, OIDC client), with the provider's ports whose rules admit the consumer's network
+  (a requirement no rule allows is drawn dashed red: it cannot work);
 - host -> backup server: the stateful hosts' backups (borg over SSH);
 - admin sources -> each tier: SSH, the baseline's only inbound port.
 
@@ -18,7 +19,6 @@ flows from the same rules the firewall and the security groups are built from
 from __future__ import annotations
 
 import textwrap
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
@@ -28,7 +28,7 @@ import graphviz
 
 from municloud.core.errors import UserError
 from municloud.core.ports import Rule, host_rules, service_rules
-from municloud.core.services import Service, load_services
+from municloud.core.services import PROVIDERS, Service, load_services
 from municloud.core.topology import Host, Topology
 
 INTERNET = "internet"
@@ -52,36 +52,45 @@ class Flow:
     dst: str
     kind: str  # internet | publish | requires | backup | admin | refused
     ports: tuple[str, ...]  # "443/tcp"
+    why: tuple[str, ...] = ()  # the needs behind a requirement: database, directory, ...
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.ports) + (f"\n({', '.join(self.why)})" if self.why else "")
 
 
 def _port(r: Rule) -> str:
     return f"{r.ports}/{r.proto}"
 
 
-def _tier_of(topo: Topology, host: Host) -> str:
-    return topo.network(host.network).purpose
+def _allowed(topo: Topology, provider: Service, consumer: Host,
+             declared: Mapping[str, Service]) -> tuple[str, ...]:
+    """The provider's ports whose rules admit the consumer's network."""
+    cidr = topo.network(consumer.network).cidr
+    return tuple(_port(r) for r in service_rules(topo, provider, declared) if cidr in r.sources)
 
 
-def _allowed(topo: Topology, provider: Service, consumer: Host) -> tuple[str, ...]:
-    """The provider's ports whose declared sources include the consumer's tier."""
-    tier = _tier_of(topo, consumer)
-    rules = service_rules(topo, provider)
-    return tuple(_port(r) for r, p in zip(rules, provider.ports, strict=True)
-                 if tier in p.sources)
+def _requirements(svc: Service) -> dict[str, list[str]]:
+    """{provider service: [why]}: its `requires` (the edge aside: drawn as the edge's
+    publish flow, in the edge's direction) and the providers of its `needs`."""
+    out: dict[str, list[str]] = {dep: [] for dep in svc.requires if dep != "edge"}
+    for kind in svc.needed():
+        out.setdefault(PROVIDERS[kind], []).append(kind.replace("_", " "))
+    return out
 
 
 def flows(topo: Topology, services: Mapping[str, Service] | None = None) -> list[Flow]:
     declared = load_services() if services is None else services
-    raw: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    raw: dict[tuple[str, str, str], tuple[list[str], list[str]]] = {}
 
-    def add(src: str, dst: str, kind: str, ports: tuple[str, ...]) -> None:
-        for p in ports:
-            if p not in raw[(src, dst, kind)]:
-                raw[(src, dst, kind)].append(p)
-        raw.setdefault((src, dst, kind), [])
+    def add(src: str, dst: str, kind: str, ports: tuple[str, ...],
+            why: tuple[str, ...] = ()) -> None:
+        have_ports, have_why = raw.setdefault((src, dst, kind), ([], []))
+        have_ports.extend(p for p in ports if p not in have_ports)
+        have_why.extend(w for w in why if w not in have_why)
 
     edges = topo.hosts_running("edge")
-    backups = [h for h in topo.hosts if "backup_server" in h.services]
+    backups = topo.hosts_running("backup_server")
     for host in topo.hosts:
         exposed = tuple(_port(r) for r in host_rules(topo, host) if r.from_internet)
         if exposed:
@@ -93,16 +102,16 @@ def flows(topo: Topology, services: Mapping[str, Service] | None = None) -> list
             if svc.publish is not None:
                 for e in edges:
                     add(e.name, host.name, "publish", (f"{svc.publish.upstream_port}/tcp",))
-            for dep in svc.requires:
-                if dep == "edge":
-                    continue  # drawn as the edge's publish flow, in the edge's direction
+            for dep, why in _requirements(svc).items():
                 provider = declared.get(dep)
                 if provider is None:
                     continue
                 for target in topo.hosts_running(dep):
-                    ports = _allowed(topo, provider, host)
+                    if target.name == host.name:
+                        continue
+                    ports = _allowed(topo, provider, host, declared)
                     add(host.name, target.name, "requires" if ports else "refused",
-                        ports or ("no rule allows it",))
+                        ports or ("no rule allows it",), tuple(why))
             if svc.stateful and svc.implemented:
                 for b in backups:
                     add(host.name, b.name, "backup", ("22/tcp borg",))
@@ -110,7 +119,7 @@ def flows(topo: Topology, services: Mapping[str, Service] | None = None) -> list
         first = next((h for h in topo.hosts if h.network == net.name), None)
         if first is not None:
             add(ADMIN, first.name, "admin", ("22/tcp ssh",))
-    return [Flow(s, d, k, tuple(p)) for (s, d, k), p in raw.items()]
+    return [Flow(s, d, k, tuple(p), tuple(w)) for (s, d, k), (p, w) in raw.items()]
 
 
 def _summary(svc: Service | None, name: str) -> str:
@@ -172,7 +181,7 @@ def graph(topo: Topology, services: Mapping[str, Service] | None = None) -> grap
         attrs = dict(KIND_STYLES[f.kind])
         if f.kind == "admin":
             attrs["lhead"] = f"cluster_{topo.host(f.dst).network}"
-        g.edge(f.src, f.dst, label=", ".join(f.ports), **attrs)
+        g.edge(f.src, f.dst, label=f.label, **attrs)
     with g.subgraph(name="cluster_legend") as lg:
         lg.attr(label="flows", style="rounded", color="#b0bec5", fontsize="10")
         lg.node("legend", _LEGEND, shape="plain")

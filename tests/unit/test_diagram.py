@@ -46,8 +46,12 @@ def test_flows_follow_the_rules_and_requirements(lab: topology.Topology) -> None
     assert flows[(estate.INTERNET, "edge1", "internet")] == ("80/tcp", "443/tcp")
     assert "25/tcp" in flows[(estate.INTERNET, "mail1", "internet")]
     assert not [k for k in flows if k[0] == estate.INTERNET and k[1] in ("db1", "dir1")]
-    # Requirements carry the provider's ports the consumer's tier may reach.
+    # Requirements and needs carry the provider's ports whose rules admit the consumer.
     assert flows[("webmail1", "db1", "requires")] == ("3306/tcp",)
+    assert flows[("webmail1", "mail1", "requires")] == ("587/tcp", "993/tcp")
+    why = {(f.src, f.dst): f.why for f in estate.flows(lab)}
+    assert why[("webmail1", "db1")] == ("database",)
+    assert why[("webmail1", "mail1")] == ("mail relay",)
     assert flows[("mail1", "dir1", "requires")] == ("389/tcp", "636/tcp")
     # The edge proxies to each published service's upstream port.
     assert flows[("edge2", "webmail1", "publish")] == ("443/tcp",)
