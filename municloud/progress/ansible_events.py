@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from municloud.progress.display import Phase, duration
+from municloud.progress.display import Fold, duration
 from municloud.progress.runlog import RunLog
 
 SLOWEST = 5
@@ -50,9 +50,7 @@ class _Task:
 
 
 @dataclass
-class AnsibleProgress:
-    phase: Phase
-    log: RunLog | None = None
+class AnsibleProgress(Fold):
     plays_total: int = 0
     plays_done: int = 0
     play: str = ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from dataclasses import dataclass
 from typing import TextIO
 
 from rich.console import Console
@@ -26,6 +27,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.text import Text
+
+from municloud.progress.runlog import RunLog
 
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b.")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -69,6 +72,15 @@ class Phase:
     def milestone(self, text: str) -> None:
         """A line for the plain display only (the live one shows it in its bar)."""
         self.display.milestone(self, text)
+
+
+@dataclass
+class Fold:
+    """What turns a tool's events into a phase's progress (ansible_events, pytest_events):
+    the phase it updates and the log where the tool's full output goes, if any."""
+
+    phase: Phase
+    log: RunLog | None = None
 
 
 class Display:

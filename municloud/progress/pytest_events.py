@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from municloud.progress.display import Phase, duration
-from municloud.progress.runlog import RunLog
+from municloud.progress.display import Fold, duration
 
 SLOWEST = 5
 
@@ -29,9 +28,7 @@ def section_title(nodeid: str) -> str:
 
 
 @dataclass
-class PytestProgress:
-    phase: Phase
-    log: RunLog | None = None
+class PytestProgress(Fold):
     total: int = 0
     done: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)

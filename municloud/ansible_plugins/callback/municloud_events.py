@@ -72,9 +72,12 @@ def _message(res: dict[str, Any]) -> str:
 
 
 class CallbackModule(CallbackBase):  # type: ignore[misc]
-    CALLBACK_VERSION = 2.0
-    CALLBACK_TYPE = "aggregate"
+    """Appends each event as one JSON line and flushes it, so that a reader tailing the
+    file sees a play, a task or a failure as it happens."""
+
     CALLBACK_NAME = "municloud_events"
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_VERSION = 2.0
     CALLBACK_NEEDS_ENABLED = True
 
     def __init__(self) -> None:
