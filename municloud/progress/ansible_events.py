@@ -64,6 +64,7 @@ class AnsibleProgress(Fold):
     failures: list[Failure] = field(default_factory=list)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     start_line: int = 0
+    empty_plays: int = 0
 
     def __post_init__(self) -> None:
         if self.log is not None:
@@ -154,6 +155,11 @@ class AnsibleProgress(Fold):
             return
         self.plays_done += 1
         hosts = len(self.play_hosts)
+        if self.play_tasks == 0:  # no host of this run (--limit): counted, not listed
+            self.empty_plays += 1
+            self.play = ""
+            self._show_play()
+            return
         self.phase.note(
             f"play {self.plays_done}/{self.plays_total} {self.play}: {hosts} "
             f"host{'s' if hosts != 1 else ''}, {self.play_tasks} tasks, "
@@ -186,6 +192,9 @@ class AnsibleProgress(Fold):
         last = self.task.start if self.task is not None else self.play_start
         if self.play:
             self._close_play(last)
+        if self.empty_plays:
+            self.phase.note(f"{self.empty_plays} of {self.plays_total} plays had no host "
+                            "in this run")
         slow = [s for s in self.slowest() if s[0] >= 0.05]
         if slow:
             self.phase.note("slowest tasks:\n" + "\n".join(

@@ -98,6 +98,24 @@ def test_the_live_rows_show_play_task_role_and_hosts_done() -> None:
     assert [r for r in rec.rows if r[0] == "task"][-1][2:] == (1, 4)
 
 
+def test_plays_without_a_host_of_this_run_are_counted_not_listed() -> None:
+    rec = Recorder()
+    fold = AnsibleProgress(Phase(rec, "converge", 0))
+    for t, ev in enumerate(({"event": "playbook_start", "plays": 3},
+                            {"event": "play_start", "play": "elsewhere", "hosts": []},
+                            {"event": "play_start", "play": "here", "hosts": ["a"]},
+                            {"event": "task_start", "task": "x", "role": "", "title": "x"},
+                            {"event": "host_ok", "host": "a", "task": "x", "role": "",
+                             "title": "x"},
+                            {"event": "play_start", "play": "also elsewhere", "hosts": []},
+                            {"event": "stats", "hosts": {}})):
+        fold.feed({**ev, "t": float(t)})
+    fold.finish()
+    assert rec.notes[0] == "play 2/3 here: 1 host, 1 tasks, 0 changed, 3.0s"
+    assert rec.notes[1] == "2 of 3 plays had no host in this run"
+    assert [r for r in rec.rows if r[0] == "main"][-1][1:] == ("3/3 plays", 3, 3)
+
+
 def test_ignored_failures_are_not_reported_and_unreachable_hosts_are() -> None:
     rec = Recorder()
     fold = AnsibleProgress(Phase(rec, "converge", 0))
