@@ -37,6 +37,9 @@ class PytestProgress(Fold):
     failures: list[dict[str, Any]] = field(default_factory=list)
     _tenth: int = 0
 
+    def __post_init__(self) -> None:
+        self.phase.update("collecting tests")
+
     def feed(self, ev: dict[str, Any]) -> None:
         kind = ev.get("event")
         if kind == "collected":
