@@ -19,10 +19,9 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from municloud.core import paths
+from municloud.core import paths, yamlfile
 from municloud.core.errors import InvalidInput, Problem
 
 PLACEHOLDER = "UNVERIFIED"
@@ -148,12 +147,7 @@ def shown(path: Path) -> str:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InvalidInput([Problem(shown(path), "", f"not valid YAML: {exc}")]) from exc
-    except OSError as exc:
-        raise InvalidInput([Problem(shown(path), "", f"cannot read: {exc.strerror}")]) from exc
+    data = yamlfile.load(path, shown(path))
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -139,6 +139,8 @@ class Service(_Model):
     controls: list[str] = []
     vendor: bool = False
     implemented: bool = True
+    replicas: int = Field(default=1, ge=1, description="hosts it is meant to run on; fewer "
+                          "gives a `topology check` warning (no failover)")
 
     @model_validator(mode="after")
     def _unique_purposes(self) -> Self:
