@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
 
     s = asub.add_parser("show", help="the manifest in force for an environment")
     common(s)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the manifest as JSON")
     s.set_defaults(func=show)
 
     f = asub.add_parser("fetch", help="download, verify and lay out every artifact as a mirror")
@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
 
     v = asub.add_parser("verify", help="re-check a mirror against the manifest")
     common(v)
-    v.add_argument("dir", type=Path)
+    v.add_argument("dir", type=Path, help="the mirror directory to check")
     v.add_argument("--archive-key", type=Path,
                    help="the archive public key the hosts trust (default: the env's)")
     v.set_defaults(func=verify)

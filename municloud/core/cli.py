@@ -19,11 +19,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("topology", help="validate an environment's topology")
     tsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     c = tsub.add_parser("check", help="validate inventories/<env>/topology.yml; exit 2 if invalid")
-    c.add_argument("env")
+    c.add_argument("env", help="environment: a folder of inventories/ or MUNICLOUD_INVENTORIES")
     c.set_defaults(func=check)
 
     i = sub.add_parser("inventory", help="print or write the Ansible inventory of an environment")
-    i.add_argument("env")
+    i.add_argument("env", help="environment: a folder of inventories/ or MUNICLOUD_INVENTORIES")
     i.add_argument("--from-stack", nargs="?", const="-", metavar="OUTPUTS_JSON",
                    help="take host addresses from the Pulumi stack outputs: a saved JSON file, "
                         "or (no value) `pulumi stack output --json` in stacks/")

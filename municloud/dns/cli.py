@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
                     "DKIM key is read from the mail host over SSH; when it cannot be read, "
                     "the other records are printed, the command says how to get the key and "
                     "exits 1.")
-    p.add_argument("env")
+    p.add_argument("env", help="environment: a folder of inventories/ or MUNICLOUD_INVENTORIES")
     p.add_argument("--json", action="store_true", help="print the records as JSON")
     p.add_argument("--selector", type=_checked(dns_records.selector),
                    help="DKIM selector (default: mail_dkim_selector of the "
