@@ -216,7 +216,7 @@ def parse(layers: Iterable[tuple[str, dict[str, Any]]]) -> Manifest:
     for origin, where, entry in merged.values():
         found = [Problem(origin, p.file, p.problem, p.allowed) for p in _check_entry(where, entry)]
         comp = entry.get("component")
-        if comp not in (None, "") and comp not in components:
+        if comp not in (None, "") and str(comp) not in components:
             found.append(Problem(origin, f"{where}.component", f"unknown component {comp!r}",
                                  ", ".join(sorted(components))))
         if found:
