@@ -426,13 +426,9 @@ def _check_networks(topo: Topology, shown: str, add: Add,
     nets: dict[str, Any] = {}
     names: set[str] = set()
     for i, net in enumerate(topo.networks):
-        if not NAME_RE.fullmatch(net.name):
-            add(f"networks[{i}].name", f"invalid network name {net.name!r}",
-                "lower-case letters, digits, '-' and '_', starting with a letter")
-        if net.name in names:
-            add(f"networks[{i}].name", f"duplicate network name {net.name!r}", "unique names")
+        if not _name_check(add, f"networks[{i}].name", "network", net.name, names,
+                           "unique names"):
             continue
-        names.add(net.name)
         for k, server in enumerate(net.dns_nameservers):
             if _ip(server) is None:
                 add(f"networks[{i}].dns_nameservers[{k}]", f"not an IP address: {server!r}",
@@ -458,6 +454,19 @@ def _check_networks(topo: Topology, shown: str, add: Add,
             add("networks", why, f"private IPv4 networks within one /{LAB_WIDEST_PREFIX}, "
                 "such as 10.70.1.0/24 ... 10.70.4.0/24")
     return nets
+
+
+def _name_check(add: Add, path: str, what: str, name: str, seen: set[str],
+                unique: str) -> bool:
+    """A network or volume name: the pattern, and unique; False when seen before."""
+    if not NAME_RE.fullmatch(name):
+        add(path, f"invalid {what} name {name!r}",
+            "lower-case letters, digits, '-' and '_', starting with a letter")
+    if name in seen:
+        add(path, f"duplicate {what} name {name!r}", unique)
+        return False
+    seen.add(name)
+    return True
 
 
 def _check_hosts(topo: Topology, services: Mapping[str, Service], nets: dict[str, Any],
@@ -537,13 +546,8 @@ def _check_volumes(at: str, host: Host, add: Add) -> None:
         if vol.size_gb is None or vol.size_gb <= 0:
             add(f"{at}.volumes[{k}].size_gb", f"volume {vol.name!r} has no size",
                 "a size in GB, greater than 0")
-        if not NAME_RE.fullmatch(vol.name):
-            add(f"{at}.volumes[{k}].name", f"invalid volume name {vol.name!r}",
-                "lower-case letters, digits, '-' and '_', starting with a letter")
-        if vol.name in vol_names:
-            add(f"{at}.volumes[{k}].name", f"duplicate volume name {vol.name!r}",
-                "unique per host")
-        vol_names.add(vol.name)
+        _name_check(add, f"{at}.volumes[{k}].name", "volume", vol.name, vol_names,
+                    "unique per host")
         why = _mount_problem(vol.mount)
         if why:
             add(f"{at}.volumes[{k}].mount", why,

@@ -22,6 +22,7 @@ import yaml
 from municloud.core.errors import InvalidInput, Problem
 
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+STR_TAG = "tag:yaml.org,2002:str"
 BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
         (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 
@@ -38,9 +39,12 @@ class StrictLoader(_Base):  # type: ignore[valid-type,misc]
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            tag = key_node.tag
+            if tag == "tag:yaml.org,2002:merge":
                 continue
-            key = self.construct_object(key_node, deep=deep)
+            # A string key is its text: no need to construct it (the common case, fast).
+            key = key_node.value if tag == STR_TAG else self.construct_object(key_node,
+                                                                             deep=deep)
             try:
                 first = seen.get(key)
             except TypeError:  # an unhashable key: the base constructor names it

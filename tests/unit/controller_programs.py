@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,20 @@ def python_files() -> list[Path]:
 def shell_files() -> list[Path]:
     return [p for p in [*sorted((REPO / "scripts").iterdir()), REPO / ".ci" / "run"]
             if p.is_file() and p.read_text().startswith("#!/usr/bin/env bash")]
+
+
+def _each(values: list[ast.expr] | None,
+          resolve: Callable[[ast.expr], list[str] | None]) -> list[str] | None:
+    """All programs the values resolve to; None when one of them cannot be told."""
+    if values is None:
+        return None
+    out: list[str] = []
+    for v in values:
+        got = resolve(v)
+        if got is None:
+            return None
+        out += got
+    return out
 
 
 class _Module:
@@ -108,16 +122,8 @@ class Reader:
                 return [f"{VENV}/{right.removeprefix('.venv/bin/')}"]
             return None
         if isinstance(node, ast.Name):
-            values = self._values_of(m, node.id, scope)
-            if values is None:
-                return None
-            out: list[str] = []
-            for v in values:
-                got = self.program(m, v, scope, depth + 1)
-                if got is None:
-                    return None
-                out += got
-            return out
+            return _each(self._values_of(m, node.id, scope),
+                         lambda v: self.program(m, v, scope, depth + 1))
         return None
 
     def argv(self, m: _Module, node: ast.expr, scope: ast.FunctionDef | None,
@@ -139,15 +145,10 @@ class Reader:
             if fname in ("list", "tuple") and node.args:
                 return self.argv(m, node.args[0], scope, depth + 1)
             if fname in m.functions:  # a helper returning an argv
-                returns = [r.value for r in ast.walk(m.functions[fname])
+                fn = m.functions[fname]
+                returns = [r.value for r in ast.walk(fn)
                            if isinstance(r, ast.Return) and r.value is not None]
-                out: list[str] = []
-                for r in returns:
-                    got = self.argv(m, r, m.functions[fname], depth + 1)
-                    if got is None:
-                        return None
-                    out += got
-                return out or None
+                return _each(returns, lambda r: self.argv(m, r, fn, depth + 1)) or None
             return None
         if isinstance(node, ast.Attribute) and node.attr == "argv":
             return self._class_argvs(m)
@@ -156,16 +157,8 @@ class Reader:
                 self.wrappers[(m.shown, scope.name)] = [a.arg for a in scope.args.args].index(
                     node.id)
                 return []  # the callers' argvs are read at their call sites
-            values = self._values_of(m, node.id, scope)
-            if values is None:
-                return None
-            out = []
-            for v in values:
-                got = self.argv(m, v, scope, depth + 1)
-                if got is None:
-                    return None
-                out += got
-            return out
+            return _each(self._values_of(m, node.id, scope),
+                         lambda v: self.argv(m, v, scope, depth + 1))
         return None
 
     def _values_of(self, m: _Module, name: str,

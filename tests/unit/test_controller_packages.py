@@ -44,6 +44,7 @@ PROGRAMS: dict[str, tuple[str, ...]] = {
     "dnsmasq": ("dnsmasq-base",),
     "chronyd": ("chrony",),
     "python3": ("python3-venv",),
+    "git": ("git",),
     # The artifact tools (municloud.artifacts.gpg installs them when missing).
     "gpg": ("gnupg",),
     "gpgconf": ("gnupg",),
