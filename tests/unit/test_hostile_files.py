@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from municloud.core import yamlfile
+from municloud.core import paths
 
 from .topology_cases import write_env
 
@@ -71,7 +71,7 @@ def test_broken_topology_file_is_one_line_exit_2(kind: str, tmp_path: Path) -> N
 def test_broken_manifest_is_one_line_exit_2(kind: str, tmp_path: Path) -> None:
     manifest = tmp_path / "artifacts.yml"
     _plant(manifest, kind)
-    proc = run("artifacts", "show", "--manifest", str(manifest), inv=tmp_path,
+    proc = run("artifacts", "show", "--manifest", str(manifest), inv=paths.INVENTORIES,
                state=tmp_path / "state")
     assert proc.returncode == 2
     _one_clean_line(proc, manifest, BROKEN[kind][1])
@@ -128,6 +128,8 @@ def test_closed_stdout_is_one_line_exit_141(tmp_path: Path) -> None:
 
 
 def test_duplicate_keys_are_found_with_the_c_loader_too() -> None:
+    from municloud.core import yamlfile
+
     if getattr(yaml, "__with_libyaml__", False):
         assert issubclass(yamlfile.StrictLoader, yaml.CSafeLoader)
     text = "a:\n  b: 1\n  c: 2\n  b: 3\n"
