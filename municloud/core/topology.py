@@ -232,8 +232,10 @@ def load_file(path: Path, services: Mapping[str, Service]) -> Topology:
     except RecursionError:
         raise InvalidInput([Problem(shown, "", "nested too deeply")]) from None
     problems = check(topo, shown, services)
+    # In an environment's folder (it holds the inventory file municloud.yml), the
+    # environment is the folder's name.
     folder = path.resolve().parent.name
-    if topo.environment != folder:
+    if (path.parent / "municloud.yml").exists() and topo.environment != folder:
         problems.insert(0, Problem(shown, "environment", f"{topo.environment!r} differs from "
                                    f"its folder {folder!r}", f"{folder!r} (the folder's name)"))
     if problems:
