@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from municloud.core import console, inventory, paths, topology, yamlfile
-from municloud.core.errors import UserError
+from municloud.core.errors import BadArgument, UserError
 
 
 def register(sub: Any) -> None:
@@ -68,10 +68,10 @@ def stack_outputs(source: str, env: str) -> dict[str, Any]:
 def _output_target(path: Path) -> None:
     """Refuse, before any work, an -o that cannot be written."""
     if path.is_dir():
-        raise UserError(f"{path}: is a directory (allowed: a file name for -o/--output)")
+        raise BadArgument(f"{path}: is a directory (allowed: a file name for -o/--output)")
     parent = path.parent
     if not parent.is_dir():
-        raise UserError(f"{path}: directory {parent} does not exist (create it first)")
+        raise BadArgument(f"{path}: directory {parent} does not exist (create it first)")
 
 
 def show_inventory(args: argparse.Namespace) -> int:

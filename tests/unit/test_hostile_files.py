@@ -106,7 +106,7 @@ def test_inventory_output_that_cannot_be_written(target: str, tmp_path: Path) ->
     write_env(inv, "lab", None)
     out = tmp_path / target
     proc = run("inventory", "lab", "-o", str(out), inv=inv, state=tmp_path / "state")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     _one_clean_line(proc, out, "does not exist" if "missing" in target else "is a directory")
     assert not (tmp_path / "missing").exists()
 
