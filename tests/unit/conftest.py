@@ -1,5 +1,5 @@
 """Unit tests never read the controller's real state: `MUNICLOUD_STATE` points at a
-session directory, with the lab administrator key `municloud lab up` would generate (the
+package directory, with the lab administrator key `municloud lab up` would generate (the
 lab topology refers to it, so building the lab's inventory needs its public half)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from municloud.core import admin_keys
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def unit_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     state = tmp_path_factory.mktemp("state")
     with pytest.MonkeyPatch.context() as mp:
