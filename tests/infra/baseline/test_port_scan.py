@@ -23,7 +23,7 @@ import pytest
 
 from municloud.core import ports, topology
 
-from ..conftest import ENV
+from ..environment import ENV
 
 pytestmark = pytest.mark.control("BASE-FW-03")
 

@@ -16,7 +16,7 @@ import pytest
 
 from municloud.core import admin_keys
 
-from .conftest import ENV
+from ..environment import ENV
 
 # The administrators' key `municloud lab up` generated on the controller (never in git).
 ADMIN_KEY = admin_keys.lab_admin_key(ENV)
