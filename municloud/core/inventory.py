@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from municloud.core import backup_sets, edge_sites, needs, paths, yamlfile
+from municloud.core import admin_keys, backup_sets, edge_sites, needs, paths, yamlfile
 from municloud.core.errors import UserError
 from municloud.core.ports import host_rules
 from municloud.core.topology import Topology
@@ -103,7 +103,7 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
         "municloud_locales": list(m.locales),
         "municloud_default_locale": m.default_locale,
         "municloud_public_names": dict(topo.public_names),
-        "municloud_admins": [a.model_dump() for a in topo.admins],
+        "municloud_admins": [admin_keys.admin_vars(topo.environment, a) for a in topo.admins],
         "municloud_time_servers": list(topo.time.servers),
         "municloud_apt": topo.packages.model_dump(),
         "municloud_networks": [n.model_dump() for n in topo.networks],

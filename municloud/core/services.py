@@ -17,7 +17,7 @@ from typing import Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from municloud.core import paths
+from municloud.core import deployable, paths
 from municloud.core.errors import InvalidInput, Problem
 
 # Who may connect: the internet, hosts on a network of a given purpose, the topology's
@@ -44,6 +44,10 @@ class Port(_Model):
     proto: Literal["tcp", "udp"] = "tcp"
     sources: list[Source] = Field(alias="from")
     purpose: str
+    # The vendor part serving this port: an artifact of inventories/artifacts.yml or a
+    # package of an apt artifact (e.g. jitsi-videobridge2). The port is opened only where
+    # the environment's manifest lets that part be deployed (municloud.core.deployable).
+    component: str | None = None
 
 
 class Publish(_Model):
@@ -216,6 +220,7 @@ def load_services(roles_dir: Path = paths.ROLES) -> dict[str, Service]:
                                         "a service cannot need itself",
                                         ", ".join(k for k, v in PROVIDERS.items()
                                                   if v != svc.name)))
+    problems.extend(deployable.unknown_components(found.values()))
     if problems:
         raise InvalidInput(problems)
     return found

@@ -123,6 +123,9 @@ class Host(_Model):
 class Admin(_Model):
     name: str
     ssh_keys: list[str] = []
+    # Keys generated on the controller instead of listed (municloud.core.admin_keys):
+    # `lab-admin`, made by `municloud lab up`; lab environments only.
+    ssh_keys_from: Literal["lab-admin"] | None = None
     groups: list[str] = ["sudo"]
 
 
@@ -611,9 +614,13 @@ def _check_admins(topo: Topology, shown: str, add: Add, problems: list[Problem])
             add(f"admins[{i}].name", f"duplicate admin {admin.name!r} (also "
                 f"admins[{seen[admin.name]}])", "each administrator once")
         seen.setdefault(admin.name, i)
-        if not admin.ssh_keys:
+        if admin.ssh_keys_from is not None and topo.platform != "lab":
+            add(f"admins[{i}].ssh_keys_from", f"a generated key ({admin.ssh_keys_from}) "
+                f"on platform {topo.platform!r}", "ssh_keys with the administrator's own "
+                "public keys; generated keys are for the lab only")
+        if not admin.ssh_keys and admin.ssh_keys_from is None:
             add(f"admins[{i}].ssh_keys", f"admin {admin.name!r} has no SSH key",
-                "at least one OpenSSH public key")
+                "at least one OpenSSH public key, or ssh_keys_from: lab-admin in the lab")
         keys: set[str] = set()
         for k, key in enumerate(admin.ssh_keys):
             why = ssh_key_problem(key)

