@@ -239,10 +239,12 @@ def parse(layers: Iterable[tuple[str, dict[str, Any]]]) -> Manifest:
 
 
 def _components() -> set[str]:
-    """What an artifact's `component` may name: the declared services."""
-    from municloud.core.services import load_services
+    """What an artifact's `component` may name: the declared services (their names only:
+    validating the declarations here would recurse, since they check their ports'
+    components against this manifest)."""
+    from municloud.core.services import declared_names
 
-    return {name for name, svc in load_services().items() if not svc.host_wide}
+    return declared_names()
 
 
 def layers_origin(merged: dict[str, tuple[str, str, dict[str, Any]]]) -> str:

@@ -181,6 +181,21 @@ def declaration_files(roles_dir: Path = paths.ROLES) -> list[Path]:
 
 
 @cache
+def declared_names(roles_dir: Path = paths.ROLES) -> set[str]:
+    """The names of the declared services that are not host-wide, read without validating
+    the declarations (the artifact manifest needs them while the declarations are loaded)."""
+    names: set[str] = set()
+    for f in declaration_files(roles_dir):
+        try:
+            data = yaml.safe_load(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # load_services reports it, naming the file
+        if isinstance(data, dict) and not data.get("host_wide"):
+            names.add(str(data.get("name", f.parent.parent.name)))
+    return names
+
+
+@cache
 def load_services(roles_dir: Path = paths.ROLES) -> dict[str, Service]:
     """Every declared service by name, `common` (host-wide) included."""
     problems: list[Problem] = []

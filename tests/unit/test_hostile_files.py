@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from municloud.core import paths
+from municloud.core import admin_keys, paths
 
 from .topology_cases import write_env
 
@@ -33,6 +33,9 @@ BROKEN: dict[str, tuple[bytes, str]] = {
 
 
 def run(*args: str, inv: Path, state: Path, **kw: object) -> subprocess.CompletedProcess[str]:
+    with pytest.MonkeyPatch.context() as mp:  # the lab key `lab up` leaves in the state
+        mp.setenv("MUNICLOUD_STATE", str(state))
+        admin_keys.ensure_lab_admin_key("lab")
     env = dict(os.environ, MUNICLOUD_INVENTORIES=str(inv), MUNICLOUD_STATE=str(state))
     return subprocess.run([sys.executable, "-m", "municloud.cli", *args], env=env, text=True,
                           capture_output="stdout" not in kw, check=False, timeout=120,
