@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING
 
+import yaml
+
 from municloud.artifacts import manifest as artifacts
 from municloud.core.errors import Problem
 
@@ -48,8 +50,21 @@ def deployable_components(env: str) -> frozenset[str]:
 
 @cache
 def known_components() -> frozenset[str]:
-    """Every component the shared manifest (inventories/artifacts.yml) names."""
-    return frozenset(components(artifacts.load()))
+    """Every component the shared manifest (inventories/artifacts.yml) names: its
+    artifacts and their apt packages. Read as plain YAML, not through `artifacts.load`,
+    which checks each artifact's service against the declarations (load_services calls
+    this while loading them)."""
+    try:
+        data = yaml.safe_load(artifacts.DEFAULT_FILE.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return frozenset()
+    out: set[str] = set()
+    for entry in data.get("artifacts") or [] if isinstance(data, dict) else []:
+        if isinstance(entry, dict):
+            out.add(str(entry.get("name", "")))
+            if isinstance(entry.get("packages"), dict):
+                out.update(str(k) for k in entry["packages"])
+    return frozenset(out - {""})
 
 
 def port_open(env: str, service: Service, port: Port) -> bool:
