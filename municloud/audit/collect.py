@@ -15,7 +15,9 @@ The layers run side by side (they wait on subprocesses and the network).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -86,7 +88,7 @@ def _record_evidence(g: Gathered, layer: Layer, r: dict[str, Any], *, read_back:
         f"passed in {r.get('seconds', '?')} s" if status == "pass" else "")
     check = r["test"] + (f": {r['check']}" if r.get("check") else "")
     if read_back:
-        check += " (last record of `municloud verify --all`)"
+        check += " (last record)"
     for c in r.get("controls", []):
         g.add(c, Evidence(layer=layer, check=check, where=r.get("host") or "controller",
                           when=r.get("when") or "", outcome=status,
@@ -124,30 +126,75 @@ def hosts(env: str, workers: int, skip_drift_test: bool,
     return g
 
 
-def unit(env: str) -> Gathered:
-    """The offline tests of the controls checked by `unit`, recorded by verify's plugin."""
+def host_records(env: str) -> Gathered:
+    """The hosts layer from the last records alone: what `municloud run` uses right after
+    its `verify --all`, instead of running the checks a second time."""
+    from municloud.deploy import verify
+
+    g = Gathered()
+    records = verify.last_records(env)
+    for r in records.values():
+        _record_evidence(g, "host", r, read_back=True)
+    g.layers.append(LayerInfo(layer="host", state="ran" if records else "error", seconds=0.0,
+                              detail=f"{len(records)} results read from the records of the "
+                                     "last `municloud verify` runs"))
+    return g
+
+
+def unit_test_files(controls: set[str]) -> list[Path]:
+    """The files under tests/unit naming one of `controls` in a marker (the report's own
+    tests excluded: they render reports in a browser)."""
+    wanted = re.compile(r"""control\(([^)]*)\)""")
+    found = []
+    for f in sorted((paths.TESTS / "unit").glob("test_*.py")):
+        if f.name.startswith("test_audit"):
+            continue
+        named = {i for m in wanted.finditer(f.read_text()) for i in re.findall(
+            r"""["']([A-Z0-9-]+)["']""", m.group(1))}
+        if named & controls:
+            found.append(f)
+    return found
+
+
+def unit_records_file(env: str) -> Path:
+    return paths.env_state(env) / "audit" / "unit-records.json"
+
+
+def unit(env: str, commit: str) -> Gathered:
+    """The offline tests of the controls checked by `unit`, recorded by verify's plugin.
+
+    They judge the code, not the hosts: their results are kept per commit, and a clean
+    tree at the commit of the last run reuses them (shown as a record with its age)."""
     g = Gathered()
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="municloud-audit-unit-") as tmp:
-        out = Path(tmp) / "unit.json"
-        environ = dict(os.environ, MUNICLOUD_VERIFY_REPORT=str(out), MUNICLOUD_ENV=env)
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-p",
-                               "municloud.deploy.verify_plugin", str(paths.TESTS / "unit"),
-                               "-q", "-p", "no:cacheprovider", "-x", "--no-header",
-                               "-k", "not audit"],
-                              cwd=paths.REPO, env=environ, capture_output=True, text=True,
-                              timeout=600, check=False)
-        import json
-
-        results = json.loads(out.read_text()) if out.exists() and out.read_text() else []
     unit_controls = {c.id for c in catalog().values() if "unit" in c.checked_by}
+    cache = unit_records_file(env)
+    cached = json.loads(cache.read_text()) if cache.exists() else {}
+    reuse = cached.get("commit") == commit and not commit.endswith("+changes")
+    if reuse:
+        results, code = cached["results"], cached["exit"]
+    else:
+        with tempfile.TemporaryDirectory(prefix="municloud-audit-unit-") as tmp:
+            out = Path(tmp) / "unit.json"
+            environ = dict(os.environ, MUNICLOUD_VERIFY_REPORT=str(out), MUNICLOUD_ENV=env)
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-p",
+                                   "municloud.deploy.verify_plugin",
+                                   *map(str, unit_test_files(unit_controls)),
+                                   "-q", "-p", "no:cacheprovider", "--no-header", "-n", "2"],
+                                  cwd=paths.REPO, env=environ, capture_output=True,
+                                  text=True, timeout=600, check=False)
+            results = json.loads(out.read_text()) if out.exists() and out.read_text() else []
+            code = proc.returncode
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"commit": commit, "exit": code, "results": results}))
     for r in results:
         r = {**r, "controls": [c for c in r["controls"] if c in unit_controls]}
-        _record_evidence(g, "unit", r, read_back=False)
+        _record_evidence(g, "unit", r, read_back=reuse)
+    how = f"reused from the run at commit {commit}" if reuse else "run now"
     g.layers.append(LayerInfo(layer="unit", state="ran" if results else "error",
                               seconds=round(time.monotonic() - start, 1),
-                              detail=f"{len(results)} offline tests (pytest exit "
-                                     f"{proc.returncode})"))
+                              detail=f"{len(results)} offline tests, {how} (pytest exit "
+                                     f"{code})"))
     return g
 
 
@@ -287,21 +334,26 @@ def _unreached(layer: Layer, env: str) -> Gathered:
 
 
 def gather(topo: Topology, *, workers: int, preview: Path | None = None,
-           with_drift: bool = True, with_hosts: bool = True,
-           with_unit: bool = True) -> Gathered:
+           with_drift: bool = True, with_hosts: bool = True, with_unit: bool = True,
+           hosts_from_records: bool = False) -> Gathered:
     env = topo.environment
     secrets = secrets_scan.load(env)
     jobs: list[Callable[[], Gathered]] = [lambda: plan(topo, preview), lambda: cloud(topo)]
-    if with_hosts:
+    if with_hosts and hosts_from_records:
+        jobs.append(lambda: host_records(env))
+    elif with_hosts:
         jobs.append(lambda: hosts(env, workers, skip_drift_test=with_drift))
     else:
         jobs.append(lambda: _unreached("host", env))
     if with_drift:
         jobs.append(lambda: drift(env, topo, secrets))
-    else:
+    elif not hosts_from_records:
         jobs.append(lambda: _unreached("drift", env))
     if with_unit:
-        jobs.append(lambda: unit(env))
+        from municloud.audit.assemble import commit
+
+        revision = commit()
+        jobs.append(lambda: unit(env, revision))
     out = Gathered()
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         for part in pool.map(lambda job: job(), jobs):

@@ -32,7 +32,10 @@ def _fingerprint(c: ControlResult) -> list[tuple[str, str, str, str, str]]:
 
 def compare(before: Report, now: Report, label: str) -> Comparison:
     old = {c.id: c for c in before.controls}
-    new_failures, fixed, changed, status = [], [], [], {}
+    new_failures: list[str] = []
+    fixed: list[str] = []
+    changed: list[str] = []
+    status: dict[str, list[str]] = {}
     for c in now.controls:
         prev = old.get(c.id)
         if prev is None:

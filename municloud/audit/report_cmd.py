@@ -43,7 +43,11 @@ def parse_formats(text: str) -> list[str]:
 
 
 def run(env: str, *, formats: list[str], out: Path | None = None, since: Path | None = None,
-        preview: Path | None = None, workers: int = 6, drift: bool = True) -> Written:
+        preview: Path | None = None, workers: int = 6, drift: bool = True,
+        reuse_verify: bool = False) -> Written:
+    """Collect, assemble and write. `reuse_verify`: the hosts layer from the records the
+    last `municloud verify --all` left (exercises included, so BASE-IDEM-01 is its
+    check-mode exercise) instead of running the checks and the check-mode run again."""
     topo = topology.load(env)
     scopes = {h.name for h in topo.hosts} | {s for h in topo.hosts for s in h.services}
     waivers = waiver_file.load(env, known_scopes=scopes)  # refused before anything runs
@@ -53,7 +57,8 @@ def run(env: str, *, formats: list[str], out: Path | None = None, since: Path | 
         raise UserError(f"the lab '{env}' is not up: run `municloud lab up --env {env}` first")
     start = time.monotonic()
     gathered = collect.gather(topo, workers=workers, preview=preview,
-                              with_drift=drift and reachable, with_hosts=reachable)
+                              with_drift=drift and reachable and not reuse_verify,
+                              with_hosts=reachable, hosts_from_records=reuse_verify)
     secrets = secrets_scan.load(env)
     report = assemble.build(topo, gathered, waivers, time.monotonic() - start, secrets)
     if earlier is not None and since is not None:

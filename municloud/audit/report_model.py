@@ -38,8 +38,8 @@ class Evidence(_Model):
     check: str = Field(description="what was checked (a test, a rule, a task)")
     where: str = Field(description="host, stack, cloud or file")
     when: str = Field(description="ISO 8601 time the check ran")
-    age_seconds: float | None = Field(None, description="age of a record read back "
-                                      "(exercises, drills), else null")
+    age_seconds: float | None = Field(default=None, description="age of a record read "
+                                      "back (exercises, drills), else null")
     outcome: Status
     excerpt: str = ""
 
@@ -60,7 +60,8 @@ class ControlResult(_Model):
     frameworks: list[str]
     checked_by: list[str]
     status: Status
-    reason: str = Field("", description="why: a failure's first line, or why not applicable")
+    reason: str = Field(default="",
+                        description="why: a failure's first line, or why not applicable")
     hosts: dict[str, Status] = Field(default_factory=dict)
     evidence: list[Evidence] = Field(default_factory=list)
     waiver: WaiverInfo | None = None
@@ -115,12 +116,12 @@ def combine(outcomes: list[str]) -> Status:
     present = set(outcomes)
     for s in ("fail", "waived", "pass", "not deployed", "not run"):
         if s in present:
-            return s  # type: ignore[return-value]
+            return s
     return "not applicable" if present else "not run"
 
 
 def summarise(controls: list[ControlResult]) -> Summary:
-    statuses = Counter(c.status for c in controls)
+    statuses: Counter[str] = Counter(c.status for c in controls)
     frameworks: dict[str, Counter[str]] = {short: Counter() for short in FRAMEWORKS.values()}
     hosts: dict[str, Counter[str]] = {}
     for c in controls:

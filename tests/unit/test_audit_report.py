@@ -157,7 +157,7 @@ def test_history_names_new_failures_fixed_and_changed_evidence():
 
 def test_since_refuses_a_file_that_is_not_a_report(tmp_path):
     f = write(tmp_path / "old.json", json.dumps({"environment": "lab"}))
-    with pytest.raises(InvalidInput, match="old.json"):
+    with pytest.raises(InvalidInput, match=r"old\.json"):
         history.load(f)
 
 

@@ -15,10 +15,10 @@ from municloud.core import paths
 from .conftest import ENV
 
 DEFAULTS = paths.ROLES / "common" / "defaults" / "main.yml"
-CONTROL = "BASE-SYSCTL-01"
+CONTROL = "BASE-SYSCTL-01"  # (the marker spells it out: the catalog test reads literals)
 
 
-@pytest.mark.control(CONTROL)
+@pytest.mark.control("BASE-SYSCTL-01")
 def test_kernel_parameters(host: Any, hostvars: dict[str, Any]) -> None:
     waiver = waivers.waiver_for(waivers.load(ENV), CONTROL, hostvars["inventory_hostname"],
                                 tuple(hostvars.get("municloud_services", ())))
