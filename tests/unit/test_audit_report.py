@@ -209,3 +209,30 @@ def test_formats_are_checked():
     assert report_cmd.parse_formats("json,html") == ["json", "html"]
     with pytest.raises(Exception, match="allowed: a comma-separated list of html, json, junit"):
         report_cmd.parse_formats("pdf")
+
+
+def test_plan_layer_reads_a_saved_preview(tmp_path):
+    """A `pulumi preview --json` document (steps with newState) judged by the same rules: a
+    volume switched to the unencrypted type fails CLOUD-DATA-02, nothing else."""
+    from municloud.audit import collect, plan
+    from municloud.core import topology
+
+    topo = topology.load("production")
+    resources = plan.mocked_resources(topo)
+    steps = [{"op": "create", "urn": r.urn, "newState": {
+        "type": r.resource_type, "urn": r.urn, "id": r.id, "inputs": dict(r.props)}}
+        for r in resources]
+    f = write(tmp_path / "preview.json", json.dumps({"steps": steps}, default=str))
+    g = collect.plan(topo, f)
+    assert {c: [e.outcome for e in evs] for c, evs in g.evidence.items()
+            if any(e.outcome != "pass" for e in evs)} == {}
+    vol = next(s for s in steps if s["newState"]["type"].endswith("volume:Volume")
+               and "db1" in s["urn"])
+    vol["newState"]["inputs"]["volumeType"] = "ceph-ssd"
+    f.write_text(json.dumps({"steps": steps}, default=str))
+    failing = {c: [e.excerpt for e in evs if e.outcome == "fail"]
+               for c, evs in collect.plan(topo, f).evidence.items()}
+    assert {c for c, ex in failing.items() if ex} == {"CLOUD-DATA-02"}
+    assert "db1" in failing["CLOUD-DATA-02"][0]
+    with pytest.raises(InvalidInput, match="no resources in the preview"):
+        collect.plan(topo, write(tmp_path / "empty.json", '{"steps": []}'))
