@@ -10,7 +10,7 @@ not being met (where, why, who approved it, until when).
 A waiver for a control the catalog does not know, for a scope the topology does not have,
 or without an expiry date is refused (exit 2) naming the file and the entry. A waiver
 past its expiry date no longer waives anything: the control counts as failed, and the
-report says so. `municloud verify` honours the same file (tests/infra/test_baseline_sysctl.py).
+report says so. `municloud verify` honours the same file (tests/infra/baseline/test_sysctl.py).
 """
 
 from __future__ import annotations

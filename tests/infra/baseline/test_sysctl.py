@@ -12,7 +12,7 @@ import yaml
 from municloud.audit import waivers
 from municloud.core import paths
 
-from .conftest import ENV
+from ..environment import ENV
 
 DEFAULTS = paths.ROLES / "common" / "defaults" / "main.yml"
 CONTROL = "BASE-SYSCTL-01"  # (the marker spells it out: the catalog test reads literals)

@@ -13,7 +13,7 @@ import pytest
 from municloud.audit import secrets_scan
 from municloud.deploy.ansible_run import run_playbook
 
-from .conftest import ENV
+from ..environment import ENV
 
 # The hosts holding most secrets (database and directory passwords, service bind accounts).
 VERBOSE_LIMIT = "db1:dir1"
@@ -38,19 +38,19 @@ def test_no_secret_in_git(secrets: list[secrets_scan.Secret]) -> None:
 
 
 @pytest.mark.control("SEC-JRN-01")
-def test_no_secret_in_the_journal(lab_host: str, secrets: list[secrets_scan.Secret]) -> None:
+def test_no_secret_in_the_journal(env_host: str, secrets: list[secrets_scan.Secret]) -> None:
     """Every value of the store searched in the host's whole systemd journal."""
-    hits = secrets_scan.on_host(ENV, lab_host, secrets, "journal")
+    hits = secrets_scan.on_host(ENV, env_host, secrets, "journal")
     assert not hits, f"secrets in the journal: {_names(hits)}"
 
 
 @pytest.mark.host_lock("secret-files")
 @pytest.mark.control("SEC-FILE-01")
-def test_no_secret_in_world_readable_files(lab_host: str,
+def test_no_secret_in_world_readable_files(env_host: str,
                                            secrets: list[secrets_scan.Secret]) -> None:
     """Every value of the store searched in the host's world-readable files (/etc, /var,
     /home, /root, /srv, /opt, /tmp, /run; below 1 MiB)."""
-    hits = secrets_scan.on_host(ENV, lab_host, secrets, "files")
+    hits = secrets_scan.on_host(ENV, env_host, secrets, "files")
     assert not hits, f"secrets in world-readable files: {_names(hits)}"
 
 

@@ -20,7 +20,7 @@ from municloud.audit import assemble, collect, secrets_scan
 from municloud.core import topology
 from municloud.core.inventory import ssh_config_file
 
-from .conftest import ENV
+from ..environment import ENV
 
 HOST = "backup1"
 PORT = 8999  # declared by no service
