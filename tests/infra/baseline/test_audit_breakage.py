@@ -78,7 +78,6 @@ def broken() -> Iterator[None]:
 
 
 @pytest.mark.disruptive
-@pytest.mark.host_lock("probe-port")
 @pytest.mark.control("BASE-FW-01", "BASE-FW-02", "BASE-SSH-03", "SEC-FILE-01", "BASE-IDEM-01")
 def test_hand_breakage_fails_exactly_those_controls(lab: dict[str, Any]) -> None:
     if HOST not in lab["all"]["hosts"]:
