@@ -62,7 +62,15 @@ def load(env: str, store: Path | None = None) -> list[Secret]:
         needles = _needles(text)
         if needles:
             found.append(Secret(str(f.relative_to(root)), needles))
-    return found
+    # A line two secrets share is the format's, not a secret (every OpenSSH ed25519 key
+    # begins with the same base64 of "openssh-key-v1", "none", "ssh-ed25519"...).
+    seen: dict[str, int] = {}
+    for sec in found:
+        for n in set(sec.needles):
+            seen[n] = seen.get(n, 0) + 1
+    shared = {n for n, count in seen.items() if count > 1}
+    return [Secret(sec.name, kept) for sec in found
+            if (kept := tuple(n for n in sec.needles if n not in shared))]
 
 
 def mask(text: str, secrets: list[Secret]) -> str:
