@@ -44,7 +44,7 @@ def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def run_playbook(env: str, playbook: str, *, check: bool = False, limit: str | None = None,
                  extra_args: list[str] | None = None, quiet: bool = False,
-                 ansible_cfg: Path | None = None) -> PlayResult:
+                 ansible_cfg: Path | None = None, output: Path | None = None) -> PlayResult:
     book = paths.PLAYBOOKS / playbook
     if not book.exists():
         raise UserError(f"no playbook {book.relative_to(paths.REPO)}")
@@ -60,7 +60,12 @@ def run_playbook(env: str, playbook: str, *, check: bool = False, limit: str | N
         extra = {"MUNICLOUD_CHANGES_FILE": tmp.name}
         if ansible_cfg is not None:
             extra["ANSIBLE_CONFIG"] = str(ansible_cfg)
-        if sess is not None and sess.phase is not None and not quiet:
+        if output is not None:  # the whole output to a file (e.g. a -vvv run searched later)
+            with output.open("w") as log:
+                returncode = subprocess.run(cmd, cwd=paths.REPO, env=ansible_env(extra),
+                                            check=False, stdout=log,
+                                            stderr=subprocess.STDOUT).returncode
+        elif sess is not None and sess.phase is not None and not quiet:
             # Inside a command's progress session: output to its log, progress on screen.
             events = sess.events_file(f"ansible-{book.stem}")
             extra["MUNICLOUD_EVENTS_FILE"] = str(events)

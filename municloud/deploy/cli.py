@@ -150,4 +150,10 @@ def _main_job(args: argparse.Namespace) -> int:
     console.info(f"summary: {len(topo.hosts)} hosts; {len(rows) - missing} services deployed, "
                  f"{missing} NOT DEPLOYED (see the table); verification "
                  f"{'passed' if code == 0 else 'FAILED'}")
+    from municloud.audit import report_cmd
+
+    with console.step(f"compliance report ({args.env})"):
+        written = report_cmd.run(args.env, formats=list(report_cmd.FORMATS), reuse_verify=True)
+    console.info(f"compliance report: {written.files['html']} "
+                 f"({len(written.report.failed)} controls failed; JSON and JUnit beside it)")
     return code

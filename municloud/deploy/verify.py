@@ -86,7 +86,35 @@ def run_tests(env: str, *, quiet: bool = False, everything: bool = False,
         code = code or phase_code
         results += phase_results
     ran = {r["test"] for r in results if r["outcome"] != "not run"}
-    return code, [r for r in results if r["outcome"] != "not run" or r["test"] not in ran]
+    results = [r for r in results if r["outcome"] != "not run" or r["test"] not in ran]
+    save_records(env, results)
+    return code, results
+
+
+def records_file(env: str) -> Path:
+    return paths.env_state(env) / "verify" / "records.json"
+
+
+def last_records(env: str) -> dict[str, dict[str, Any]]:
+    """The last result of every test any verify run ran (test id -> record, with `when`):
+    what `municloud audit` reads for the exercises and drills it does not run itself."""
+    f = records_file(env)
+    try:
+        data = json.loads(f.read_text()) if f.exists() else {}
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_records(env: str, results: list[dict[str, Any]]) -> None:
+    """Keep each test's latest result (a test this run left out keeps its earlier one)."""
+    records = last_records(env)
+    records.update({r["test"]: r for r in results if r["outcome"] != "not run"})
+    f = records_file(env)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_suffix(".tmp")
+    tmp.write_text(json.dumps(records, indent=1, sort_keys=True))
+    tmp.replace(f)
 
 
 def by_control(results: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:

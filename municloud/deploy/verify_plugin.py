@@ -9,6 +9,7 @@ process collects and writes the file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
@@ -51,8 +52,10 @@ def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) 
 
 def _meta(item: pytest.Item) -> dict[str, Any]:
     params = getattr(item, "callspec", None)
+    doc = (getattr(getattr(item, "obj", None), "__doc__", None) or "").strip()
     return {"controls": [c for m in item.iter_markers("control") for c in m.args],
-            "host": params.params.get("env_host") if params else None}
+            "host": params.params.get("env_host") if params else None,
+            "check": " ".join(doc.split("\n\n")[0].split())[:300]}
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -84,15 +87,19 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         (v for k, v in report.user_properties if k == _KEY and isinstance(v, dict)), None)
     if meta is None:
         return
-    reason = ""
+    reason, excerpt = "", ""
     if report.skipped and isinstance(report.longrepr, tuple):
         reason = str(report.longrepr[2])
     elif report.failed:
         crash = getattr(report.longrepr, "reprcrash", None)
         text = crash.message if crash is not None else str(report.longreprtext).strip()
         reason = (text.splitlines() or [""])[0 if crash is not None else -1][:200]
+        excerpt = str(report.longreprtext)[-1500:]
     _results.append({"test": report.nodeid, "outcome": report.outcome,
-                     "controls": meta["controls"], "host": meta["host"], "reason": reason})
+                     "controls": meta["controls"], "host": meta["host"], "reason": reason,
+                     "check": meta.get("check", ""), "excerpt": excerpt,
+                     "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                     "seconds": round(report.duration, 3)})
     _event("test_done", test=report.nodeid, outcome=report.outcome,
            duration=round(report.duration, 3), controls=meta["controls"], host=meta["host"],
            reason=reason)

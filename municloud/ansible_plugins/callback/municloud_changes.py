@@ -1,7 +1,9 @@
 """Ansible callback: record every changed and failed task to a JSON file.
 
 Enabled in ansible.cfg; writes only when MUNICLOUD_CHANGES_FILE is set. `municloud deploy`
-reads it for the idempotency gate ("NOT IDEMPOTENT" lists the tasks that changed).
+reads it for the idempotency gate ("NOT IDEMPOTENT" lists the tasks that changed);
+`municloud audit` shows a changed task's diff (--diff runs) as drift evidence. A task with
+no_log has its result censored by Ansible before it reaches here: no diff, no message.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 from typing import Any
 
 from ansible.plugins.callback import CallbackBase
+
+DIFF_LIMIT = 4000
 
 DOCUMENTATION = r"""
 name: municloud_changes
@@ -34,6 +38,15 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         self.changed: list[dict[str, str]] = []
         self.failed: list[dict[str, str]] = []
 
+    def _diff(self, result: Any) -> str:
+        diff = result._result.get("diff")
+        if not diff:
+            return ""
+        try:
+            return str(self._get_diff(diff))[:DIFF_LIMIT]
+        except Exception:  # a module's odd diff shape must not break the run
+            return ""
+
     def _record(self, into: list[dict[str, str]], result: Any) -> None:
         task = result._task
         into.append({
@@ -42,6 +55,7 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             "role": task._role.get_name() if task._role else "",
             "path": task.get_path() or "",
             "msg": str(result._result.get("msg", ""))[:500] if into is self.failed else "",
+            "diff": self._diff(result) if into is self.changed else "",
         })
 
     def v2_runner_on_ok(self, result: Any) -> None:
