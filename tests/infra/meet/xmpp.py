@@ -1,0 +1,173 @@
+"""A real XMPP client (slixmpp) against the lab's prosody, from the controller.
+
+Prosody listens for clients on meet1's loopback only (browsers come through nginx's BOSH
+and websocket proxy), so the client reaches it through an SSH port forward: the TLS
+session (StartTLS, certificate of the municipal CA for the XMPP domain) is end to end
+between this process and prosody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import slixmpp
+from slixmpp.exceptions import IqError, IqTimeout, PresenceError
+
+TIMEOUT = 20.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def tunnel(ssh_config: str, host: str, remote_port: int) -> Iterator[int]:
+    """Forward a local port to `host`'s loopback `remote_port` for the block's duration."""
+    local = _free_port()
+    proc = subprocess.Popen(
+        ["ssh", "-F", ssh_config, "-N", "-o", "ExitOnForwardFailure=yes",
+         "-L", f"127.0.0.1:{local}:127.0.0.1:{remote_port}", host],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), 1):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"SSH forward to {host}:{remote_port} failed: {err}")
+            time.sleep(0.2)
+        yield local
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@dataclass
+class Outcome:
+    """How a session went: `authenticated`, the SASL failure, and what the block said."""
+
+    authenticated: bool = False
+    failure: str = ""
+    mechanisms: tuple[str, ...] = ()
+    results: dict[str, str] | None = None
+
+
+class _Client(slixmpp.ClientXMPP):  # type: ignore[misc]
+    def __init__(self, jid: str, password: str, ca: Path) -> None:
+        super().__init__(jid, password)
+        self.ca_certs = str(ca)
+        # StartTLS only (prosody offers no direct TLS), never plaintext.
+        self.enable_direct_tls = False
+        self.enable_starttls = True
+        self.enable_plaintext = False
+        self["feature_mechanisms"].unencrypted_plain = False
+        self.register_plugin("xep_0004")
+        self.register_plugin("xep_0045")
+        self.register_plugin("xep_0030")
+        self.register_plugin("xep_0199")
+        self.outcome = Outcome(results={})
+        self.done: asyncio.Future[None] = asyncio.get_event_loop().create_future()
+        self.add_event_handler("session_start", self._started)
+        self.add_event_handler("failed_all_auth", self._failed)
+        self.add_event_handler("failed_auth", self._failed_one)
+        self.add_event_handler("disconnected", self._gone)
+        self.add_event_handler("stream:features", self._features)
+        self.actions: list[Any] = []
+
+    def _features(self, features: Any) -> None:
+        mechs = features["mechanisms"]["mechanisms"] if "mechanisms" in features else []
+        if mechs:
+            self.outcome.mechanisms = tuple(mechs)
+
+    def _failed_one(self, stanza: Any) -> None:
+        with contextlib.suppress(Exception):
+            self.outcome.failure = stanza["condition"] or str(stanza)
+
+    def _failed(self, _: Any) -> None:
+        if not self.outcome.failure:
+            self.outcome.failure = "no usable mechanism"
+        self._finish()
+
+    def _gone(self, _: Any) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+    async def _started(self, _: Any) -> None:
+        self.outcome.authenticated = True
+        self.send_presence()
+        try:
+            for action in self.actions:
+                await action(self)
+        finally:
+            self.disconnect()
+            self._finish()
+
+
+def session(port: int, jid: str, password: str, ca: Path, *actions: Any,
+            timeout: float = TIMEOUT) -> Outcome:
+    """Connect to 127.0.0.1:`port` as `jid` (a bare domain: anonymous), StartTLS
+    required, log in, run `actions` (async callables taking the client), disconnect."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        client = _Client(jid, password, ca)
+        client.actions = list(actions)
+        client.connect("127.0.0.1", port)
+        with contextlib.suppress(asyncio.TimeoutError):
+            loop.run_until_complete(asyncio.wait_for(client.done, timeout))
+        if not client.done.done():
+            client.outcome.failure = client.outcome.failure or f"no outcome within {timeout}s"
+        client.disconnect()
+        loop.run_until_complete(asyncio.sleep(0.2))
+        return client.outcome
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def join(room: str, nick: str, key: str, configure: bool = False) -> Any:
+    """An action: join (creating if absent) `room`; result under `key`: "joined", "created"
+    or the error condition. `configure`: submit the instant-room form when created."""
+
+    async def act(c: _Client) -> None:
+        assert c.outcome.results is not None
+        try:
+            pres, *_ = await c.plugin["xep_0045"].join_muc_wait(room, nick, timeout=10,
+                                                               maxstanzas=0)
+            codes = {int(s) for s in pres["muc"]["status_codes"]}
+            created = 201 in codes
+            if created and configure:
+                iq = c.make_iq_set(ito=room)
+                iq.enable("mucowner_query")
+                form = c.plugin["xep_0004"].make_form(ftype="submit")
+                iq["mucowner_query"].append(form)
+                await iq.send(timeout=10)
+            c.outcome.results[key] = "created" if created else "joined"
+        except PresenceError as exc:
+            c.outcome.results[key] = exc.presence["error"]["condition"]
+        except (IqError, IqTimeout, TimeoutError) as exc:
+            c.outcome.results[key] = f"error: {exc!r}"
+
+    return act
+
+
+def hold(seconds: float) -> Any:
+    async def act(_: _Client) -> None:
+        await asyncio.sleep(seconds)
+
+    return act
