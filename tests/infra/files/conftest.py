@@ -28,6 +28,6 @@ def files(lab: dict[str, Any], target: Any) -> Files:
     f = target(h["name"]).file("/etc/municloud/services/ocis.json")
     assert f.exists, f"{h['name']}: /etc/municloud/services/ocis.json missing (role files not run)"
     status = json.loads(f.content_string)
-    return Files(host=h["name"], address=h["address"],
-                 public_name=v["municloud_public_names"].get("files", f"files.{v['municloud_domain']}"),
+    name = v["municloud_public_names"].get("files", f"files.{v['municloud_domain']}")
+    return Files(host=h["name"], address=h["address"], public_name=name,
                  deployed=status["status"] == "deployed", reason=status.get("reason", ""))

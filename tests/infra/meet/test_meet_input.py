@@ -15,7 +15,8 @@ from .conftest import Meet
 @pytest.mark.control("MEET-INPUT-01")
 @pytest.mark.parametrize(("extra", "expected"), [
     pytest.param({"meet_guests_enabled": True, "meet_guest_domain": ""},
-                 "meet_guest_domain: missing, and meet_guests_enabled is true", id="guests-no-domain"),
+                 "meet_guest_domain: missing, and meet_guests_enabled is true",
+                 id="guests-no-domain"),
     pytest.param({"meet_turn_secret_generate": False,
                   "meet_turn_secret_file": "/nonexistent/municloud/turn_secret"},
                  "meet_turn_secret_file: missing (/nonexistent/municloud/turn_secret",

@@ -8,6 +8,7 @@ import os
 import socket
 import ssl
 import struct
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,10 @@ from .conftest import Meet
 BOSH_OPEN = ("<body rid='{rid}' to='{domain}' xml:lang='en' wait='10' hold='1' ver='1.6' "
              "xmpp:version='1.0' xmlns='http://jabber.org/protocol/httpbind' "
              "xmlns:xmpp='urn:xmpp:xbosh'/>")
+
+
+def _ca(lab: dict[str, Any]) -> Path:
+    return ca_file(lab["all"]["vars"]["municloud_secrets_dir"])
 
 
 def _edges(lab: dict[str, Any]) -> list[tuple[str, str]]:
@@ -37,7 +42,7 @@ def edges(lab: dict[str, Any]) -> list[tuple[str, str]]:
 def test_bosh_answers_through_every_edge(lab: dict[str, Any], meet: Meet,
                                          edges: list[tuple[str, str]]) -> None:
     for edge, address in edges:
-        s = EdgeSession(address, [meet.domain], ca_file(lab["all"]["vars"]["municloud_secrets_dir"]))
+        s = EdgeSession(address, [meet.domain], _ca(lab))
         r = s.post(f"https://{meet.domain}/http-bind",
                    data=BOSH_OPEN.format(rid=1000, domain=meet.domain),
                    headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=30)
@@ -76,7 +81,7 @@ def _ws_read(tls: ssl.SSLSocket) -> str:
 @pytest.mark.control("MEET-WEB-01")
 def test_xmpp_websocket_answers_through_every_edge(lab: dict[str, Any], meet: Meet,
                                                    edges: list[tuple[str, str]]) -> None:
-    ctx = ssl.create_default_context(cafile=str(ca_file(lab["all"]["vars"]["municloud_secrets_dir"])))
+    ctx = ssl.create_default_context(cafile=str(_ca(lab)))
     for edge, address in edges:
         key = base64.b64encode(os.urandom(16)).decode()
         with socket.create_connection((address, 443), timeout=15) as raw, \
@@ -107,7 +112,7 @@ def test_the_web_app_is_served_or_honestly_not_deployed(lab: dict[str, Any], mee
                                                         target: Any) -> None:
     facts = target(meet.host).file("/etc/municloud/services/jitsi.json").content_string
     deployed = '"status": "deployed"' in facts
-    s = EdgeSession(edges[0][1], [meet.domain], ca_file(lab["all"]["vars"]["municloud_secrets_dir"]))
+    s = EdgeSession(edges[0][1], [meet.domain], _ca(lab))
     r = s.get(f"https://{meet.domain}/", timeout=30)
     if deployed:
         assert r.status_code == 200 and "config.js" in r.text, r.text[:300]

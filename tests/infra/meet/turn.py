@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 
-def credentials(secret: str, name: str, ttl: int = 600, now: float | None = None) -> tuple[str, str]:
+def credentials(secret: str, name: str, ttl: int = 600,
+                now: float | None = None) -> tuple[str, str]:
     """(username, password) of the TURN REST API: "<expiry>:<name>" and
     base64(HMAC-SHA1(secret, username))."""
     user = f"{int((now or time.time()) + ttl)}:{name}"
