@@ -1,5 +1,5 @@
 """Fixtures of the meet tests: the meeting host, its domains as the role derives them,
-the people of the directory with their passwords, a TURN client on a lab host."""
+the people of the directory with their passwords."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from municloud.core import paths
-
-from ..conftest import ENV
+from ..environment import Person, missing
 from ..webclient import ca_file
 from . import xmpp
 
@@ -49,31 +46,20 @@ def c2s(meet: Meet, ssh_config: str) -> Iterator[int]:
         yield port
 
 
-@dataclass(frozen=True)
-class Person:
-    uid: str
-    password: str
-
-
-def _people(meet: Meet) -> list[Person]:
-    f = paths.INVENTORIES / ENV / "group_vars" / "all" / "people.yml"
-    data = yaml.safe_load(f.read_text()) if f.exists() else {}
-    found = []
-    for p in (data or {}).get("directory_people", []):
-        pw = meet.secrets / "people" / f"{p['uid']}.password"
-        if p.get("state", "present") == "present" and pw.exists():
-            found.append(Person(p["uid"], pw.read_text().strip()))
-    if len(found) < 3:
-        pytest.skip(f"need 3 present people with a password in {meet.secrets}/people")
-    return found
+def _active(people: list[Person], n: int) -> list[Person]:
+    usable = [p for p in people if p.state == "present" and p.password]
+    if len(usable) < n:
+        missing(f"need {n} present people with a password in <secrets>/people/, "
+                f"found {len(usable)}")
+    return usable
 
 
 @pytest.fixture(scope="session")
-def member(meet: Meet) -> Person:
-    return _people(meet)[0]
+def member(people: list[Person]) -> Person:
+    return _active(people, 3)[0]
 
 
 @pytest.fixture(scope="session")
-def bystander(meet: Meet) -> Person:
-    """The person whose password the wrong-password tests mistype (as the mail tests)."""
-    return _people(meet)[-1]
+def bystander(people: list[Person]) -> Person:
+    """The person whose password the wrong-password tests mistype (the mail tests' too)."""
+    return _active(people, 3)[-1]

@@ -13,7 +13,7 @@ from typing import Any
 from municloud.core import paths
 from municloud.deploy import ansible_run
 
-from ..conftest import ENV
+from ..environment import ENV
 
 
 def run(playbook: str, limit: str, extra: dict[str, Any],

@@ -10,7 +10,7 @@ import pytest
 from municloud.core import topology
 from municloud.core.ports import host_rules
 
-from ..conftest import ENV
+from ..environment import ENV
 from . import scan
 
 

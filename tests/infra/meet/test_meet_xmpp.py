@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
+from ..environment import Person
 from . import xmpp
-from .conftest import Meet, Person
+from .conftest import Meet
 
 
 @pytest.mark.control("MEET-AUTH-01")
 def test_account_holder_logs_in_with_the_directory_password(meet: Meet, c2s: int,
                                                            member: Person) -> None:
-    out = xmpp.session(c2s, f"{member.uid}@{meet.domain}", member.password, meet.ca)
+    out = xmpp.session(c2s, f"{member.uid}@{meet.domain}", member.password or "", meet.ca)
     assert out.authenticated, f"{member.uid} refused: {out.failure}"
 
 
@@ -32,14 +33,14 @@ def test_wrong_password_is_refused(meet: Meet, c2s: int, bystander: Person) -> N
     assert not out.authenticated
     assert out.failure == "not-authorized", out
     # The right password gets in, which clears the directory's failure count.
-    again = xmpp.session(c2s, f"{bystander.uid}@{meet.domain}", bystander.password, meet.ca)
+    again = xmpp.session(c2s, f"{bystander.uid}@{meet.domain}", bystander.password or "", meet.ca)
     assert again.authenticated, again
 
 
 @pytest.mark.control("MEET-AUTH-01")
 def test_unknown_user_is_refused(meet: Meet, c2s: int, member: Person) -> None:
     nobody = xmpp.session(c2s, f"nobody-{uuid.uuid4().hex[:6]}@{meet.domain}",
-                          member.password, meet.ca)
+                          member.password or "", meet.ca)
     assert not nobody.authenticated and nobody.failure == "not-authorized", nobody
 
 
@@ -68,7 +69,7 @@ def test_guest_joins_a_room_a_member_opened_but_cannot_open_one(meet: Meet, c2s:
 
     def host_meeting() -> None:
         opened["member"] = xmpp.session(
-            c2s, f"{member.uid}@{meet.domain}", member.password, meet.ca,
+            c2s, f"{member.uid}@{meet.domain}", member.password or "", meet.ca,
             xmpp.join(room, "host", "open", configure=True), xmpp.hold(8), timeout=30)
 
     t = threading.Thread(target=host_meeting)
@@ -91,7 +92,7 @@ def test_guest_joins_a_room_a_member_opened_but_cannot_open_one(meet: Meet, c2s:
 def test_guest_cannot_reopen_a_room_after_the_member_left(meet: Meet, c2s: int,
                                                           member: Person) -> None:
     room = f"probe-{uuid.uuid4().hex[:8]}@{meet.muc_domain}"
-    first = xmpp.session(c2s, f"{member.uid}@{meet.domain}", member.password, meet.ca,
+    first = xmpp.session(c2s, f"{member.uid}@{meet.domain}", member.password or "", meet.ca,
                          xmpp.join(room, "host", "open", configure=True))
     assert first.results == {"open": "created"}, first
     time.sleep(1)

@@ -67,7 +67,7 @@ class Outcome:
 class _Client(slixmpp.ClientXMPP):  # type: ignore[misc]
     def __init__(self, jid: str, password: str, ca: Path) -> None:
         super().__init__(jid, password)
-        self.ca_certs = str(ca)
+        self.ca_certs = ca
         # StartTLS only (prosody offers no direct TLS), never plaintext.
         self.enable_direct_tls = False
         self.enable_starttls = True
@@ -147,7 +147,7 @@ def join(room: str, nick: str, key: str, configure: bool = False) -> Any:
     async def act(c: _Client) -> None:
         assert c.outcome.results is not None
         try:
-            pres, *_ = await c.plugin["xep_0045"].join_muc_wait(room, nick, timeout=10,
+            pres, *_ = await c.plugin["xep_0045"].join_muc_wait(slixmpp.JID(room), nick, timeout=10,
                                                                maxstanzas=0)
             codes = {int(s) for s in pres["muc"]["status_codes"]}
             created = 201 in codes
