@@ -46,20 +46,11 @@ def c2s(meet: Meet, ssh_config: str) -> Iterator[int]:
         yield port
 
 
-def _active(people: list[Person], n: int) -> list[Person]:
+@pytest.fixture(scope="session")
+def account_holders(people: list[Person]) -> list[Person]:
+    """Present people with a password: the first opens meetings, the last is the
+    bystander whose password the wrong-password tests mistype (as the mail tests do)."""
     usable = [p for p in people if p.state == "present" and p.password]
-    if len(usable) < n:
-        missing(f"need {n} present people with a password in <secrets>/people/, "
-                f"found {len(usable)}")
+    if len(usable) < 3:
+        missing(f"need 3 present people with a password in <secrets>/people/, found {len(usable)}")
     return usable
-
-
-@pytest.fixture(scope="session")
-def member(people: list[Person]) -> Person:
-    return _active(people, 3)[0]
-
-
-@pytest.fixture(scope="session")
-def bystander(people: list[Person]) -> Person:
-    """The person whose password the wrong-password tests mistype (the mail tests' too)."""
-    return _active(people, 3)[-1]

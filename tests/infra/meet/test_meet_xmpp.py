@@ -16,6 +16,16 @@ from . import xmpp
 from .conftest import Meet
 
 
+@pytest.fixture(scope="module")
+def member(account_holders: list[Person]) -> Person:
+    return account_holders[0]
+
+
+@pytest.fixture(scope="module")
+def bystander(account_holders: list[Person]) -> Person:
+    return account_holders[-1]
+
+
 @pytest.mark.control("MEET-AUTH-01")
 def test_account_holder_logs_in_with_the_directory_password(meet: Meet, c2s: int,
                                                            member: Person) -> None:
