@@ -1,7 +1,7 @@
 """A real XMPP client (slixmpp) against the lab's prosody, from the controller.
 
 Prosody listens for clients on meet1's loopback only (browsers come through nginx's BOSH
-and websocket proxy), so the client reaches it through an SSH port forward: the TLS
+and websocket proxy), so the client reaches it through an SSH exec channel (no port forwarding on the hosts): the TLS
 session (StartTLS, certificate of the municipal CA for the XMPP domain) is end to end
 between this process and prosody.
 """
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shlex
 import socket
 import subprocess
-import time
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,34 +26,72 @@ from slixmpp.exceptions import IqError, IqTimeout, PresenceError
 TIMEOUT = 20.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+# Runs on the meeting host: relays stdin/stdout to a loopback port. The hosts' sshd allows
+# no port forwarding (role common), so each connection is an SSH exec channel instead.
+_BRIDGE = (
+    "import os, socket, sys, threading\n"
+    "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+    "def up():\n"
+    "    while True:\n"
+    "        d = os.read(0, 65536)\n"
+    "        if not d:\n"
+    "            s.shutdown(socket.SHUT_WR)\n"
+    "            return\n"
+    "        s.sendall(d)\n"
+    "threading.Thread(target=up, daemon=True).start()\n"
+    "while True:\n"
+    "    d = s.recv(65536)\n"
+    "    if not d:\n"
+    "        break\n"
+    "    os.write(1, d)\n"
+)
+
+
+def _pump(src: Any, dst: Any) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        while True:
+            data = src.recv(65536) if hasattr(src, "recv") else os.read(src.fileno(), 65536)
+            if not data:
+                break
+            if hasattr(dst, "sendall"):
+                dst.sendall(data)
+            else:
+                dst.write(data)
+                dst.flush()
+    with contextlib.suppress(OSError, ValueError):
+        if hasattr(dst, "shutdown"):
+            dst.shutdown(socket.SHUT_WR)
+        else:
+            dst.close()
+
+
+def _serve(listener: socket.socket, ssh_config: str, host: str, remote_port: int) -> None:
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        proc = subprocess.Popen(["ssh", "-F", ssh_config, host, "python3", "-c",
+                                 shlex.quote(_BRIDGE), str(remote_port)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+        threading.Thread(target=_pump, args=(conn, proc.stdin), daemon=True).start()
+        threading.Thread(target=_pump, args=(proc.stdout, conn), daemon=True).start()
 
 
 @contextlib.contextmanager
 def tunnel(ssh_config: str, host: str, remote_port: int) -> Iterator[int]:
-    """Forward a local port to `host`'s loopback `remote_port` for the block's duration."""
-    local = _free_port()
-    proc = subprocess.Popen(
-        ["ssh", "-F", ssh_config, "-N", "-o", "ExitOnForwardFailure=yes",
-         "-L", f"127.0.0.1:{local}:127.0.0.1:{remote_port}", host],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """A local port whose connections reach `host`'s loopback `remote_port` (through an
+    SSH exec channel each) while the block runs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    threading.Thread(target=_serve, args=(listener, ssh_config, host, remote_port),
+                     daemon=True).start()
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), 1):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"SSH forward to {host}:{remote_port} failed: {err}")
-            time.sleep(0.2)
-        yield local
+        yield listener.getsockname()[1]
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        listener.close()
 
 
 @dataclass
