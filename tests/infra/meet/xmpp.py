@@ -1,9 +1,9 @@
 """A real XMPP client (slixmpp) against the lab's prosody, from the controller.
 
 Prosody listens for clients on meet1's loopback only (browsers come through nginx's BOSH
-and websocket proxy), so the client reaches it through an SSH exec channel (no port forwarding on the hosts): the TLS
-session (StartTLS, certificate of the municipal CA for the XMPP domain) is end to end
-between this process and prosody.
+and websocket proxy), so the client reaches it through an SSH exec channel (the hosts'
+sshd forwards no ports): the TLS session (StartTLS, certificate of the municipal CA for
+the XMPP domain) is end to end between this process and prosody.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import slixmpp
-from slixmpp.exceptions import IqError, IqTimeout, PresenceError
+from slixmpp.exceptions import IqError, IqTimeout
 
 TIMEOUT = 20.0
 
@@ -182,15 +182,29 @@ def session(port: int, jid: str, password: str, ca: Path, *actions: Any,
 
 def join(room: str, nick: str, key: str, configure: bool = False) -> Any:
     """An action: join (creating if absent) `room`; result under `key`: "joined", "created"
-    or the error condition. `configure`: submit the instant-room form when created."""
+    or the error condition (e.g. not-allowed). `configure`: submit the instant-room form
+    when created. The room's answer is the first presence from room/nick (an error one
+    included, which slixmpp's join_muc_wait does not report)."""
 
     async def act(c: _Client) -> None:
         assert c.outcome.results is not None
+        answer: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
+
+        def seen(pres: Any) -> None:
+            if pres["from"].bare == room and pres["from"].resource == nick \
+                    and not answer.done():
+                answer.set_result(pres)
+
+        c.add_event_handler("presence", seen)
         try:
-            pres, *_ = await c.plugin["xep_0045"].join_muc_wait(slixmpp.JID(room), nick, timeout=10,
-                                                               maxstanzas=0)
-            codes = {int(s) for s in pres["muc"]["status_codes"]}
-            created = 201 in codes
+            pres = c.make_presence(pto=f"{room}/{nick}")
+            pres.enable("muc_join")  # <x xmlns='http://jabber.org/protocol/muc'/>
+            pres.send()
+            pres = await asyncio.wait_for(answer, 15)
+            if pres["type"] == "error":
+                c.outcome.results[key] = pres["error"]["condition"]
+                return
+            created = 201 in {int(x) for x in pres["muc"]["status_codes"]}
             if created and configure:
                 iq = c.make_iq_set(ito=room)
                 iq.enable("mucowner_query")
@@ -198,10 +212,10 @@ def join(room: str, nick: str, key: str, configure: bool = False) -> Any:
                 iq["mucowner_query"].append(form)
                 await iq.send(timeout=10)
             c.outcome.results[key] = "created" if created else "joined"
-        except PresenceError as exc:
-            c.outcome.results[key] = exc.presence["error"]["condition"]
         except (IqError, IqTimeout, TimeoutError) as exc:
             c.outcome.results[key] = f"error: {exc!r}"
+        finally:
+            c.del_event_handler("presence", seen)
 
     return act
 
