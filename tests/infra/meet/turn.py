@@ -28,8 +28,14 @@ def uclient(host: Any, server: str, user: str, password: str, *, tls: bool = Fal
             "-c", "-u", user, "-w", password]
     args += ["-t", "-S", "-p", "5349"] if tls else ["-p", "3478"]
     args.append(server)
-    r = host.run(" ".join(shlex.quote(a) for a in args))
+    # uclient exits 255 on a refusal, which testinfra would take for a lost SSH session.
+    r = host.run(" ".join(shlex.quote(a) for a in args) + "; echo \"uclient-rc=$?\"")
     out = r.stdout + r.stderr
-    ok = r.rc == 0 and "allocate response received" in out.lower() and \
-        "error" not in out.lower().split("total")[0].replace("errors: 0", "")
+    rc = int(out.rsplit("uclient-rc=", 1)[1].split()[0]) if "uclient-rc=" in out else -1
+    # Success: both allocations made and the messages came back through the relays
+    # ("start_mclient: tot_send_msgs=6, tot_recv_msgs=6"); a refused allocation prints
+    # "ERROR: Cannot complete Allocation" and exits non-zero.
+    totals = [line for line in out.splitlines() if "start_mclient: tot_send_msgs=" in line]
+    ok = rc == 0 and "ERROR" not in out and bool(totals) and \
+        not totals[-1].rstrip().endswith("tot_recv_msgs=0")
     return ok, out
