@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from municloud.core import paths, yamlfile
@@ -239,10 +240,17 @@ def parse(layers: Iterable[tuple[str, dict[str, Any]]]) -> Manifest:
 
 
 def _components() -> set[str]:
-    """What an artifact's `component` may name: the declared services."""
-    from municloud.core.services import load_services
+    """What an artifact's `component` may name: the declared services. Read from the
+    declaration files' names, not through load_services: that one checks the ports'
+    `component` against this manifest, and would come back here before it is cached."""
+    from municloud.core.services import declaration_files
 
-    return {name for name, svc in load_services().items() if not svc.host_wide}
+    names = set()
+    for f in declaration_files():
+        data = yaml.safe_load(f.read_text()) or {}
+        if isinstance(data, dict) and data.get("name") and not data.get("host_wide"):
+            names.add(str(data["name"]))
+    return names
 
 
 def layers_origin(merged: dict[str, tuple[str, str, dict[str, Any]]]) -> str:

@@ -30,8 +30,6 @@ class Rule:
     end: int
     sources: tuple[str, ...]
     from_internet: bool
-    # The vendor component serving the port (None: always opened with its service).
-    component: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -85,7 +83,7 @@ def service_rules(topo: Topology, service: Service,
                          if c not in cidrs)
         rules.append(Rule(service=service.name, purpose=p.purpose, proto=p.proto, port=p.port,
                           end=p.end or p.port, sources=tuple(cidrs),
-                          from_internet="internet" in p.sources, component=p.component))
+                          from_internet="internet" in p.sources))
     return rules
 
 
