@@ -7,6 +7,7 @@ Every stateful role declares in `roles/<role>/meta/service.yml`:
       pre: slapcat -n 1 -l /var/backups/municloud/directory/data.ldif   # consistent dump
       restore: ...      # optional: how the dump is loaded back
       units: [...]      # optional: systemd units stopped while restoring
+      post: ...         # optional: run after the archive is written, also when it failed
 
 The backup role lists no service: the inventory gives each host `municloud_backup_set`
 (built here) and the `backup_client` role and the restore playbooks read it. A restore
@@ -94,6 +95,7 @@ def service_entry(svc: Service) -> dict[str, Any]:
         "name": svc.name,
         "paths": list(svc.backup.paths),
         "pre": svc.backup.pre,
+        "post": svc.backup.post,
         "restore": restore,
         "units": list(svc.backup.units) if svc.backup.units is not None else d.units,
         "dumps": d.dumps,

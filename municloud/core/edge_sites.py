@@ -68,6 +68,8 @@ def sites(topo: Topology, services: Mapping[str, Service] | None = None,
             "name": public,
             "service": svc_name,
             "deployed": svc.implemented,
+            # Vendor software may be absent where its artifact is (the edge then says so).
+            "vendor": svc.vendor,
             "upstreams": upstreams,
             "upstream_port": svc.publish.upstream_port,
             "scheme": svc.publish.upstream_scheme,

@@ -66,6 +66,9 @@ class BackupDecl(_Model):
     restore: str | None = Field(default=None, description="command that loads the dump back")
     units: list[str] | None = Field(default=None,
                                     description="systemd units stopped during a restore")
+    post: str | None = Field(default=None,
+                             description="command run after the archive is written, also "
+                                         "when it failed (e.g. start what `pre` stopped)")
 
 
 # A database, user, schema or account name: lower case, starts with a letter, at most 32

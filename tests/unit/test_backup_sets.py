@@ -72,3 +72,20 @@ def test_status_flags_old_and_missing_backups() -> None:
     assert rows_from_state("mail1", ["mail"], old, None, now)[0].stale(26)
     missing = rows_from_state("db1", ["db"], None, "unreachable", now)[0]
     assert missing.stale(26) and missing.error == "unreachable"
+
+
+@pytest.mark.control("BAK-SCHED-01")
+def test_a_declared_post_step_reaches_the_backup_set(tmp_path: Path) -> None:
+    # oCIS's documented consistency step: stop (pre), copy, start again (post).
+    _role(tmp_path, "o", "name: o\nsummary: s\nbackup:\n  paths: [/etc/o, /srv/o]\n"
+                         "  pre: /usr/local/sbin/o-quiesce stop\n"
+                         "  post: /usr/local/sbin/o-quiesce start\n"
+                         "  restore: /usr/local/sbin/o-quiesce restored\n  units: [o]\n")
+    load_services.cache_clear()
+    try:
+        got = backup_sets.for_host(["o"], tmp_path)
+    finally:
+        load_services.cache_clear()
+    o = got["services"][0]
+    assert o["pre"].endswith("stop") and o["post"].endswith("start")
+    assert o["units"] == ["o"] and o["load_known"] is True

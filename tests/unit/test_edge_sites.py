@@ -57,6 +57,12 @@ def test_a_service_not_implemented_is_published_as_not_deployed() -> None:
     assert sites["files"]["deployed"] is False
 
 
+def test_vendor_services_are_marked_so_the_edge_can_say_an_absent_part() -> None:
+    sites = {s["service"]: s for s in edge_sites.sites(topology.load("lab"))}
+    assert sites["meet"]["vendor"] is True and sites["files"]["vendor"] is True
+    assert sites["webmail"]["vendor"] is False
+
+
 def test_several_upstream_hosts_are_verified_against_the_public_name() -> None:
     topo = topology.load("lab")
     hosts = [h.model_copy(update={"services": [*h.services, "webmail"]})
