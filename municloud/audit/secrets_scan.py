@@ -156,8 +156,8 @@ def on_host(env: str, host: str, secrets: list[Secret], where: str,
     names = [s.name for s in secrets for _ in s.needles]
     needles = "".join(n + "\n" for s in secrets for n in s.needles)
     args = ["journal"] if where == "journal" else ["files", *READABLE_ROOTS]
-    cmd = ["ssh", "-F", str(ssh_config_file(env)), host,
-           "bash -c " + shlex.quote(_HOST_SCAN) + " scan " + " ".join(args)]
+    remote = shlex.join(["bash", "-c", _HOST_SCAN, "scan", *args])
+    cmd = ["ssh", "-F", str(ssh_config_file(env)), host, remote]
     proc = subprocess.run(cmd, input=needles, capture_output=True, text=True,
                           timeout=timeout, check=False)
     if proc.returncode != 0:
