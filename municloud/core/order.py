@@ -59,10 +59,10 @@ def converge_order(services: Mapping[str, Service] | None = None) -> list[Servic
     for n in graph:
         if n not in last:
             continue
-        waiting = sorted(m for m in graph if m not in last and n in graph[m])
-        if waiting:
+        dependants = sorted(m for m in graph if m not in last and n in graph[m])
+        if dependants:
             problems.append(Problem(
-                _shown(declared[waiting[0]]), "requires",
+                _shown(declared[dependants[0]]), "requires",
                 f"{n!r} converges last (converge_last in {_shown(declared[n])}): "
                 "nothing can require it"))
     if problems:
