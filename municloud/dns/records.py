@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from municloud.core import paths
+from municloud.core import paths, remote
 from municloud.core.errors import UserError
 from municloud.core.services import load_services
 
@@ -238,10 +238,8 @@ def read_dkim_public_key(ssh_config: Path, host: str, path: str,
     if not ssh_config.exists():
         raise UserError(f"no SSH configuration at {ssh_config}")
     # ssh hands the remote command to the login shell as one string: quote every value.
-    cmd = ["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", "--", host,
-           f"cat -- {shlex.quote(path)}"]
     try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        run = remote.run(host, [f"cat -- {shlex.quote(path)}"], ssh_config, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise UserError(f"ssh {host} did not answer within {timeout:.0f}s") from exc
     if run.returncode != 0:
