@@ -106,6 +106,10 @@ class Manifest(_Model):
     def names(self) -> list[str]:
         return [a.name for a in self.artifacts]
 
+    def of_component(self, component: str) -> list[str]:
+        """The artifacts a service (its `component`) installs, in manifest order."""
+        return [a.name for a in self.artifacts if a.component == component]
+
 
 def resolve(m: Manifest, name: str) -> dict[str, Any]:
     """One artifact as a host obtains it: from the mirror when configured, else upstream.

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from municloud.core import console, inventory, paths, topology, yamlfile
+from municloud.core import console, inventory, topology
 from municloud.core.errors import BadArgument, UserError
 
 
@@ -41,28 +38,6 @@ def check(args: argparse.Namespace) -> int:
     return 0
 
 
-def stack_outputs(source: str, env: str) -> dict[str, Any]:
-    """Read the stack's `inventory` output, from a file or from the Pulumi CLI."""
-    if source == "-":
-        if shutil.which("pulumi") is None:
-            raise UserError("the Pulumi CLI is not installed here: save `pulumi stack output "
-                            "--json` on a machine that has it and pass the file to --from-stack")
-        run = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", env],
-                             cwd=paths.REPO / "stacks", capture_output=True, text=True,
-                             check=False)
-        if run.returncode != 0:
-            raise UserError(f"pulumi stack output failed: {run.stderr.strip()}")
-        text, origin = run.stdout, f"pulumi stack output ({env})"
-    else:
-        text, origin = yamlfile.read_text(Path(source), source), source
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{origin}: not valid JSON ({exc})") from exc
-    outputs = data.get("inventory", data) if isinstance(data, dict) else None
-    if not isinstance(outputs, dict):
-        raise UserError(f"{origin}: expected a JSON object with an 'inventory' output")
-    return outputs
 
 
 def _output_target(path: Path) -> None:
@@ -79,7 +54,7 @@ def show_inventory(args: argparse.Namespace) -> int:
         _output_target(args.output)
     topo = topology.load(args.env)
     if args.from_stack:
-        outputs = stack_outputs(args.from_stack, args.env)
+        outputs = inventory.stack_outputs(args.from_stack, args.env)
         inventory.check_outputs(topo, outputs, args.from_stack)
         saved = inventory.write_outputs(args.env, outputs)
         console.info(f"saved the stack's addresses to {saved}")

@@ -15,6 +15,8 @@ turning topology + outputs into the inventory; the Ansible inventory plugin
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,27 @@ def for_env(env: str) -> dict[str, Any]:
                         f"--from-stack` after `pulumi up`, or give every host an address")
     ssh = ssh_config_file(env)
     return build(topo, outputs, ssh if ssh.exists() else None)
+
+
+def stack_outputs(source: str, env: str) -> dict[str, Any]:
+    """Read the stack's `inventory` output, from a file or from the Pulumi CLI."""
+    if source == "-":
+        if shutil.which("pulumi") is None:
+            raise UserError("the Pulumi CLI is not installed here: save `pulumi stack output "
+                            "--json` on a machine that has it and pass the file to --from-stack")
+        run = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", env],
+                             cwd=paths.REPO / "stacks", capture_output=True, text=True,
+                             check=False)
+        if run.returncode != 0:
+            raise UserError(f"pulumi stack output failed: {run.stderr.strip()}")
+        text, origin = run.stdout, f"pulumi stack output ({env})"
+    else:
+        text, origin = yamlfile.read_text(Path(source), source), source
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{origin}: not valid JSON ({exc})") from exc
+    outputs = data.get("inventory", data) if isinstance(data, dict) else None
+    if not isinstance(outputs, dict):
+        raise UserError(f"{origin}: expected a JSON object with an 'inventory' output")
+    return outputs

@@ -140,14 +140,34 @@ class Service(_Model):
     host_wide: bool = Field(default=False, description="applies to every host (the baseline)")
     ports: list[Port] = []
     publish: Publish | None = None
+    # Named paths the role owns (state directories, dump directories), read by the role as
+    # municloud_declarations.<service>.paths.<name>; backup.paths refers to them with YAML
+    # anchors, so each path is written once.
+    paths: dict[str, str] = {}
     backup: BackupDecl = BackupDecl()
     requires: list[str] = []
     needs: Needs = Needs()
+    # Converge: the service's own playbook under playbooks/ (default <name>.yml when that
+    # file exists, else site.yml applies the role to the service's group), and whether it
+    # converges after every other service (the backups take what the others wrote).
+    playbook: str | None = Field(default=None, pattern=r"^[a-z0-9_-]+\.yml$")
+    converge_last: bool = False
     controls: list[str] = []
     vendor: bool = False
     implemented: bool = True
     replicas: int = Field(default=1, ge=1, description="hosts it is meant to run on; fewer "
                           "gives a `topology check` warning (no failover)")
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Self:
+        for name, p in self.paths.items():
+            if not re.match(_NAME, name) or not p.startswith("/"):
+                raise ValueError(f"paths.{name}: {p!r} (allowed: a lower-case name and an "
+                                 "absolute path)")
+        for p in self.backup.paths:
+            if not p.startswith("/"):
+                raise ValueError(f"backup.paths: {p!r} is not absolute")
+        return self
 
     @model_validator(mode="after")
     def _unique_purposes(self) -> Self:

@@ -7,6 +7,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from municloud.core import remote
 from municloud.core.inventory import ssh_config_file
 from municloud.core.services import load_services
 from municloud.core.topology import Topology
@@ -18,10 +19,12 @@ SEPARATOR = "--municloud-record--"
 def service_records(env: str, host: str) -> dict[str, dict[str, Any]]:
     """What each role recorded on a host (`/etc/municloud/services/<name>.json`)."""
     # One JSON document per file, one line or pretty-printed; files end with a separator.
-    cmd = ["ssh", "-F", str(ssh_config_file(env)), host,
-           f"for f in {FACTS_DIR}/*.json; do [ -e \"$f\" ] && cat \"$f\" && "
-           f"printf '\\n{SEPARATOR}\\n'; done; true"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    script = (f"for f in {FACTS_DIR}/*.json; do [ -e \"$f\" ] && cat \"$f\" && "
+              f"printf '\\n{SEPARATOR}\\n'; done; true")
+    try:
+        proc = remote.run(host, [script], ssh_config_file(env), timeout=60)
+    except subprocess.TimeoutExpired:
+        return {}
     return parse_records(proc.stdout)
 
 

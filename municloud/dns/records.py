@@ -20,8 +20,9 @@ from typing import Any
 
 import yaml
 
-from municloud.core import paths
+from municloud.core import paths, remote
 from municloud.core.errors import UserError
+from municloud.core.services import load_services
 
 DEFAULT_TTL = 3600
 SPF = "v=spf1 mx -all"
@@ -191,6 +192,22 @@ def _yaml_files(env: str) -> list[Path]:
     return found
 
 
+_DECLARED_PATH = re.compile(
+    r"^\{\{\s*municloud_declarations\.(\w+)\.paths\.(\w+)\s*\}\}$")
+
+
+def declared_path(value: str, roles_dir: Path = paths.ROLES) -> str:
+    """A role default that references a declared path
+    (`{{ municloud_declarations.mail.paths.dkim }}`), resolved from the declaration."""
+    m = _DECLARED_PATH.match(value.strip())
+    if m is None:
+        return value
+    svc = load_services(roles_dir).get(m.group(1))
+    if svc is None or m.group(2) not in svc.paths:
+        raise UserError(f"{value}: no such path declared (roles/*/meta/service.yml paths:)")
+    return svc.paths[m.group(2)]
+
+
 def configured(env: str, roles_dir: Path = paths.ROLES) -> MailSettings:
     """The DKIM selector and key directory: the mail role's defaults, overridden by the
     environment's group_vars (all, then mail) when they set them."""
@@ -201,7 +218,8 @@ def configured(env: str, roles_dir: Path = paths.ROLES) -> MailSettings:
         if isinstance(data, dict):
             values.update({k: data[k] for k in ("mail_dkim_selector", "mail_dkim_dir")
                            if k in data})
-    selector, dkim_dir = str(values["mail_dkim_selector"]), str(values["mail_dkim_dir"])
+    selector = str(values["mail_dkim_selector"])
+    dkim_dir = declared_path(str(values["mail_dkim_dir"]), roles_dir)
     if "{{" in selector or "{{" in dkim_dir:
         raise UserError("mail_dkim_selector and mail_dkim_dir must be plain values (no Jinja) "
                         "for `municloud dns-records`; pass --selector instead")
@@ -220,10 +238,8 @@ def read_dkim_public_key(ssh_config: Path, host: str, path: str,
     if not ssh_config.exists():
         raise UserError(f"no SSH configuration at {ssh_config}")
     # ssh hands the remote command to the login shell as one string: quote every value.
-    cmd = ["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", "--", host,
-           f"cat -- {shlex.quote(path)}"]
     try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        run = remote.run(host, [f"cat -- {shlex.quote(path)}"], ssh_config, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise UserError(f"ssh {host} did not answer within {timeout:.0f}s") from exc
     if run.returncode != 0:

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from municloud.core import console, topology
+from municloud.core import console, remote, topology
 from municloud.core.errors import UserError
 from municloud.core.inventory import ssh_config_file
 from municloud.lab import lifecycle
@@ -68,4 +68,4 @@ def ssh(args: argparse.Namespace) -> int:
     cfg = ssh_config_file(args.env)
     if not cfg.exists():
         raise UserError(f"the lab '{args.env}' is not up: run `municloud lab up`")
-    os.execvp("ssh", ["ssh", "-F", str(cfg), args.host, *args.command])
+    os.execvp("ssh", remote.command(args.host, list(args.command), cfg))

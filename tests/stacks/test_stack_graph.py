@@ -193,7 +193,7 @@ def test_inventory_output_feeds_municloud_inventory_from_stack(production, produ
                                                                tmp_path):
     import json
 
-    from municloud.core.cli import stack_outputs
+    from municloud.core.inventory import stack_outputs
 
     saved = tmp_path / "outputs.json"  # what `pulumi stack output --json` prints
     saved.write_text(json.dumps(production_run.outputs))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from municloud.backup.cli import rows_from_state
+from municloud.backup.status import rows_from_state
 from municloud.core import backup_sets, inventory, topology
 from municloud.core.services import load_services
 

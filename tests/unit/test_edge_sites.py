@@ -6,15 +6,12 @@ import pytest
 
 from municloud.core import edge_sites, inventory, topology
 from municloud.core.errors import InvalidInput
-from municloud.core.services import Service, load_services
+from municloud.core.services import load_services
+
+from .declarations import service as _svc
 
 pytestmark = pytest.mark.control("WEB-EDGE-01")
 
-
-def _svc(name: str, **extra: object) -> Service:
-    data: dict[str, object] = {"name": name, "summary": f"{name} for a test", "role": name}
-    data.update(extra)
-    return Service.model_validate(data)
 
 
 def test_lab_sites_follow_public_names_and_declarations() -> None:

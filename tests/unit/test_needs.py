@@ -12,15 +12,12 @@ import yaml
 
 from municloud.core import inventory, needs, ports, topology
 from municloud.core.errors import InvalidInput
-from municloud.core.services import Service, load_services
+from municloud.core.services import load_services
+
+from .declarations import service as _svc
 
 pytestmark = pytest.mark.control("BASE-TOPO-01")
 
-
-def _svc(name: str, **extra: object) -> Service:
-    data: dict[str, object] = {"name": name, "summary": f"{name} for a test", "role": name}
-    data.update(extra)
-    return Service.model_validate(data)
 
 
 def _write(roles: Path, role: str, data: dict[str, Any]) -> None:

@@ -19,8 +19,12 @@ description:
     checksum, policy and, for apt repositories, the pinned packages.
 options:
   _terms:
-    description: Name of the artifact.
-    required: true
+    description: Names of the artifacts (none with I(component)).
+    required: false
+  component:
+    description: Every artifact the manifest lists for this service (its C(component)).
+    type: str
+    default: ""
   env:
     description: The environment whose overrides apply.
     type: str
@@ -44,6 +48,10 @@ class LookupModule(LookupBase):
         explicit = self.get_option("manifest")
         try:
             m = manifest.load(self.get_option("env"), Path(explicit) if explicit else None)
-            return [manifest.resolve(m, str(name)) for name in terms]
+            names = [str(t) for t in terms]
+            component = self.get_option("component")
+            if component:
+                names += [n for n in m.of_component(str(component)) if n not in names]
+            return [manifest.resolve(m, name) for name in names]
         except UserError as exc:
             raise AnsibleLookupError(f"artifact manifest: {exc}") from exc

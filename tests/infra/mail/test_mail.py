@@ -55,6 +55,7 @@ class MailHost:
     address: str
     domain: str
     secrets: Path
+    vmail_root: str  # the mail declaration's paths.vmail (the role's mail_vmail_root)
 
     @property
     def ca_file(self) -> str:
@@ -73,7 +74,8 @@ def mx(lab: dict[str, Any]) -> MailHost:
         pytest.skip("no host runs the mail service in this environment")
     h = hosts[0]
     return MailHost(h["name"], h["fqdn"], h["address"], v["municloud_domain"],
-                    Path(v["municloud_secrets_dir"]))
+                    Path(v["municloud_secrets_dir"]),
+                    v["municloud_declarations"]["mail"]["paths"]["vmail"])
 
 
 def _active(people: list[Person], n: int) -> list[Person]:
@@ -494,6 +496,7 @@ def test_mailbox_has_the_default_quota_on_the_data_volume(
         mx: MailHost, recipient: Person, delivered: Delivery, target: Any) -> None:
     defaults = yaml.safe_load((paths.ROLES / "mail" / "defaults" / "main.yml").read_text())
     expected = _size_kib(str(defaults["mail_quota_default"]))
+    vmail_root = mx.vmail_root
     c = imap(mx, recipient)
     try:
         typ, data = c.getquotaroot("INBOX")
@@ -505,7 +508,7 @@ def test_mailbox_has_the_default_quota_on_the_data_volume(
     assert m, f"no STORAGE quota reported: {data}"
     assert int(m.group(2)) == expected
     host = target(mx.name)
-    maildir = f"{defaults['mail_vmail_root']}/{mx.domain}/{recipient.uid}/Maildir"
+    maildir = f"{vmail_root}/{mx.domain}/{recipient.uid}/Maildir"
     assert host.file(maildir).is_directory
     mount = host.check_output(f"findmnt -n -o TARGET -T {maildir}").strip()
-    assert mount == defaults["mail_vmail_root"]
+    assert mount == vmail_root
