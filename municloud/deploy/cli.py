@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from municloud.core import console, topology
+from municloud.core import console, paths, topology
 from municloud.core.errors import UserError
 from municloud.core.inventory import ssh_config_file
 from municloud.deploy import ansible_run, summary, verify
@@ -90,7 +90,7 @@ def idempotency_gate(env: str, limit: str | None = None) -> None:
 
 def deploy(args: argparse.Namespace) -> int:
     _require_reachable(args.env)
-    with session.start(args.env, "deploy", verbose=args.verbose):
+    with session.start(paths.env_state(args.env), "deploy", verbose=args.verbose):
         if args.idempotency_gate:
             idempotency_gate(args.env, args.limit)
         else:
@@ -116,7 +116,7 @@ def report_controls(env: str, quiet: bool, everything: bool,
 
 def verify_cmd(args: argparse.Namespace) -> int:
     _require_reachable(args.env)
-    with session.start(args.env, "verify", verbose=args.verbose), \
+    with session.start(paths.env_state(args.env), "verify", verbose=args.verbose), \
             console.step(f"verify ({args.env})"):
         code = report_controls(args.env, quiet=False, everything=args.all,
                                workers=args.workers)
@@ -124,7 +124,7 @@ def verify_cmd(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    with session.start(args.env, "run", verbose=args.verbose):
+    with session.start(paths.env_state(args.env), "run", verbose=args.verbose):
         return _main_job(args)
 
 

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from municloud.core import console
+from municloud.core import console, paths
 from municloud.devcloud import control
 from municloud.progress import session
 
@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
 
 def up(args: argparse.Namespace) -> int:
     start = time.monotonic()
-    with session.start("devcloud", "devcloud-up"):
+    with session.start(paths.env_state("devcloud"), "devcloud-up"):
         f = control.up()
     console.info(f"devcloud is up in {time.monotonic() - start:.0f}s; clouds.yaml: {f}\n"
                  f"use it with: eval \"$(municloud devcloud env)\"")

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from municloud.core import console, remote, topology
+from municloud.core import console, paths, remote, topology
 from municloud.core.errors import UserError
 from municloud.core.inventory import ssh_config_file
 from municloud.lab import lifecycle
@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
 
 def up(args: argparse.Namespace) -> int:
     topo = topology.load(args.env)
-    with session.start(args.env, "lab-up"):
+    with session.start(paths.env_state(args.env), "lab-up"):
         actions = lifecycle.up(topo)
     counts = {a: sum(1 for v in actions.values() if v == a) for a in ("kept", "started", "created")}
     console.info(f"lab '{args.env}' is up: {len(actions)} hosts "

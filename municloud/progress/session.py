@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from municloud.core import paths
 from municloud.progress.display import Display, LiveDisplay, Phase, PlainDisplay
 from municloud.progress.runlog import RunLog, log_path
 
@@ -156,15 +155,16 @@ def is_terminal() -> bool:
 
 
 @contextmanager
-def start(env: str, command: str, *, verbose: bool = False,
+def start(state: Path, command: str, *, verbose: bool = False,
           display: Display | None = None) -> Iterator[Session]:
-    """The session of one command; prints where its log is. Nested calls (a command run
-    inside another, e.g. `run` converging) reuse the outer session."""
+    """The session of one command, logging under `state` (the environment's state
+    directory); prints where its log is. Nested calls (a command run inside another, e.g.
+    `run` converging) reuse the outer session."""
     global _current
     if _current is not None:
         yield _current
         return
-    log = RunLog(log_path(paths.env_state(env), command))
+    log = RunLog(log_path(state, command))
     if display is None:
         display = PlainDisplay() if verbose or not is_terminal() else LiveDisplay()
     sess = Session(log, display, verbose)

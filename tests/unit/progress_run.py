@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
         return original(*args, extra_args=extra, **kwargs)  # type: ignore[arg-type]
 
     ansible_run.run_playbook = with_vars  # type: ignore[assignment]
-    with session.start("unit", "deploy", verbose="-v" in argv):
+    with session.start(paths.env_state("unit"), "deploy", verbose="-v" in argv):
         try:
             cli.converge("unit")
         except UserError as exc:
