@@ -123,6 +123,11 @@ class Site:
         return f"{self.base}/commonauth"
 
 
+def bridge_secret_key(choice: dict[str, Any]) -> str:
+    """Key in `secrets` of WSO2's secret as the bridge's own client."""
+    return f"{choice['name']}.bridge"
+
+
 def _filter(name: str) -> str:
     return quote(f"name eq {name}", safe="")
 
@@ -145,9 +150,12 @@ def _oidc_properties(choice: dict[str, Any], site: Site) -> list[dict[str, str]]
         authorize, token, userinfo = ep["authorize"], ep["token"], ep["userinfo"]
         logout = ep.get("logout") or ""
         scopes = " ".join(choice.get("scopes") or ["openid"])
+    client, secret = choice["client_id"], site.secrets[choice["name"]]
+    if bridge and bridge.get("client_id"):  # the bridge's own client (it holds GSIS's)
+        client, secret = bridge["client_id"], site.secrets[bridge_secret_key(choice)]
     props = {
-        "ClientId": choice["client_id"],
-        "ClientSecret": site.secrets[choice["name"]],
+        "ClientId": client,
+        "ClientSecret": secret,
         "OAuth2AuthzEPUrl": authorize,
         "OAuth2TokenEPUrl": token,
         "UserInfoUrl": userinfo,
@@ -378,6 +386,7 @@ def resources(identity: dict[str, Any], secrets: dict[str, str]) -> list[Resourc
     choices = identity["choices"]
     needed = {c["name"] for c in choices if c["kind"] != "directory"}
     needed |= {rp["name"] for rp in identity["relying_parties"]}
+    needed |= {bridge_secret_key(c) for c in choices if (c.get("bridge") or {}).get("client_id")}
     missing = sorted(needed - set(secrets))
     if missing:
         raise KeyError(f"no secret for: {', '.join(missing)}")

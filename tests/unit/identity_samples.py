@@ -25,7 +25,10 @@ def wso2_identity() -> dict[str, Any]:
                            "userinfo": f"{GSIS}/userinfo?format=xml",
                            "logout": f"{GSIS}/logout/heraklion/"},
              "bridge": {"listen": "127.0.0.1:8471", "path": "/gsis-bridge",
-                        "issuer": f"{base}/gsis-bridge", "redirect_uri": f"{base}/commonauth"}},
+                        "issuer": f"{base}/gsis-bridge", "redirect_uri": f"{base}/",
+                        "client_id": "identity",
+                        "client_secret_file": "/var/lib/municloud/production/secrets/"
+                                              "identity/gsis-bridge.client-secret"}},
             {"name": "google", "label": "Google", "level": "limited", "kind": "oidc",
              "client_id": "heraklion.apps.googleusercontent.com",
              "issuer": "https://accounts.google.com", "scopes": ["openid", "email", "profile"],
@@ -61,6 +64,7 @@ def wso2_identity() -> dict[str, Any]:
 
 
 def secrets() -> dict[str, str]:
-    return {"taxisnet": "gsis-secret", "google": "google-secret",
+    return {"taxisnet": "gsis-secret", "taxisnet.bridge": "bridge-secret",
+            "google": "google-secret",
             "facebook": "facebook-secret", "eservices": "eservices-secret",
             "webmail": "webmail-secret"}

@@ -154,7 +154,7 @@ def test_key_id_is_the_rfc7638_thumbprint() -> None:
 @pytest.mark.parametrize(("over", "why"), [
     ({"gsis_token": "http://oauth2.gsis.gr/oauth2server/oauth/token"}, "must be https"),
     ({"colour": "blue"}, "unknown settings: colour"),
-    ({"client_ids": []}, "'client_ids' is required"),
+    ({"client_ids": []}, "'client_ids' \\(or 'client_id'\\) is required"),
     ({"issuer": "http://127.0.0.1:8471/"}, "must not end with '/'"),
 ])
 def test_bad_configuration_is_refused_naming_the_setting(over: dict[str, Any], why: str) -> None:

@@ -68,6 +68,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_up(issuer: str, proc: subprocess.Popen[str]) -> None:
+    for _ in range(100):
+        try:
+            if call(f"{issuer}/healthz")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"bridge did not start: {proc.communicate()[1]}")
+
+
 @dataclass
 class Setup:
     bridge: str
@@ -94,15 +105,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         proc = subprocess.Popen([PYTHON, str(BRIDGE), "--config", str(d / "config.json")],
                                 stderr=subprocess.PIPE, text=True)
         try:
-            for _ in range(100):
-                try:
-                    if call(f"{issuer}/healthz")[0] == 200:
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                proc.kill()
-                pytest.fail(f"bridge did not start: {proc.communicate()[1]}")
+            wait_up(issuer, proc)
             yield Setup(issuer, gsis, d / "config.json")
         finally:
             proc.terminate()
@@ -192,3 +195,56 @@ def test_the_published_key_is_the_key_file(setup: Setup) -> None:
     check = subprocess.run([PYTHON, str(BRIDGE), "--check", "--config",
                             str(setup.config)], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0 and check.stdout.strip() == f"configuration ok; key id {kid}"
+
+
+@pytest.fixture(scope="module")
+def own_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    """The bridge with its own client for the identity provider, holding GSIS's
+    credentials in files (the identity declaration's `bridge.client_id`)."""
+    d = tmp_path_factory.mktemp("bridge-own")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (d / "signing.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    (d / "idp.secret").write_text("bridge-client-secret\n")
+    (d / "gsis.secret").write_text(SECRET + "\n")
+    gsis = Gsis(CLIENT, SECRET, Person(), redirect_uris=(CALLBACK,))
+    with running(gsis) as base:
+        port = free_port()
+        issuer = f"http://127.0.0.1:{port}"
+        (d / "config.json").write_text(json.dumps({
+            "issuer": issuer, "gsis_authorize": f"{base}/oauth/authorize",
+            "gsis_token": f"{base}/oauth/token", "gsis_userinfo": f"{base}/userinfo?format=xml",
+            "key_file": str(d / "signing.pem"), "client_id": "identity",
+            "client_secret_file": str(d / "idp.secret"), "gsis_client_id": CLIENT,
+            "gsis_client_secret_file": str(d / "gsis.secret"), "redirect_uris": [CALLBACK],
+            "listen_port": port}))
+        proc = subprocess.Popen([PYTHON, str(BRIDGE), "--config", str(d / "config.json")],
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            wait_up(issuer, proc)
+            yield Setup(issuer, gsis, d / "config.json")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_own_client_logs_in_with_gsis_credentials_it_holds(own_client: Setup) -> None:
+    status, headers, _ = call(f"{own_client.bridge}/authorize?" + urllib.parse.urlencode({
+        "response_type": "code", "client_id": "identity", "redirect_uri": CALLBACK,
+        "state": "s"}))
+    assert status == 302
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(headers["Location"]).query))
+    assert q["client_id"] == CLIENT  # GSIS sees its own client id
+    _, headers, _ = call(headers["Location"])
+    code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(headers["Location"]).query))["code"]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+            "client_id": "identity", "client_secret": "bridge-client-secret"}
+    status, _, body = call(f"{own_client.bridge}/token", form)
+    answer = json.loads(body)
+    assert status == 200, answer
+    claims = jwt.decode(answer["id_token"], options={"verify_signature": False})
+    assert claims["aud"] == "identity" and claims["sub"] == "068933130"
+    status, _, body = call(f"{own_client.bridge}/token",
+                           {**form, "code": "x", "client_secret": "wrong"})
+    assert status == 401 and json.loads(body)["error"] == "invalid_client"

@@ -88,7 +88,8 @@ def test_taxisnet_goes_through_the_bridge(planned: list[wso2_api.Resource]) -> N
              for p in body["federatedAuthenticators"]["authenticators"][0]["properties"]}
     assert props["OAuth2AuthzEPUrl"] == "https://id.heraklion.gr/gsis-bridge/authorize"
     assert props["OAuth2TokenEPUrl"] == "http://127.0.0.1:8471/token"
-    assert props["ClientId"] == "heraklion" and props["ClientSecret"] == "gsis-secret"
+    # WSO2 is the bridge's own client; the bridge holds GSIS's credentials.
+    assert props["ClientId"] == "identity" and props["ClientSecret"] == "bridge-secret"
     assert props["callbackUrl"] == "https://id.heraklion.gr/commonauth"
     assert body["idpIssuerName"] == "https://id.heraklion.gr/gsis-bridge"
     assert body["certificate"] == {"jwksUri": "http://127.0.0.1:8471/jwks"}

@@ -10,7 +10,9 @@ translator stands between them:
 - ``/authorize``: redirects the browser to GSIS (scope rewritten to GSIS's, OIDC-only
   parameters dropped; the relying party's own redirect_uri and state go through);
 - ``/token``: exchanges the code at GSIS with the client credentials the identity
-  provider sends (GSIS checks them; the bridge never stores them), fetches the XML
+  provider sends (GSIS checks them; the bridge never stores them) or, when the bridge
+  has its own client for the identity provider, with GSIS's credentials it holds in a
+  file; then fetches the XML
   userinfo, trims its space-padded values, and answers an id_token signed with the
   host's key: sub = the tax id, the names, ``access_level`` (full);
 - ``/userinfo``: the same claims, for the access token the bridge issued;
@@ -27,6 +29,7 @@ import argparse
 import base64
 import contextlib
 import hashlib
+import hmac
 import json
 import re
 import ssl
@@ -84,7 +87,15 @@ class Config:
     gsis_token: str                  #   /oauth/authorize, /oauth/token,
     gsis_userinfo: str               #   /userinfo?format=xml
     key_file: str                    # PEM RSA private key, generated on the host
-    client_ids: tuple[str, ...]      # GSIS client ids the bridge accepts
+    # GSIS client ids whose credentials the identity provider holds and sends with each
+    # token request (passed on to GSIS, never stored here).
+    client_ids: tuple[str, ...] = ()
+    # Or: the bridge's own client for the identity provider (its secret in a file), the
+    # bridge then holding GSIS's credentials itself (files readable by the bridge only).
+    client_id: str = ""
+    client_secret_file: str = ""
+    gsis_client_id: str = ""
+    gsis_client_secret_file: str = ""
     gsis_logout: str = ""            # GSIS's logout, /logout/<client id>/ (optional)
     redirect_uris: tuple[str, ...] = ()   # the identity providers' callbacks (empty: any)
     listen_host: str = "127.0.0.1"
@@ -108,12 +119,16 @@ class Config:
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(unknown)} "
                              f"(allowed: {', '.join(sorted(known))})")
-        for req in ("issuer", "gsis_authorize", "gsis_token", "gsis_userinfo", "key_file",
-                    "client_ids"):
+        for req in ("issuer", "gsis_authorize", "gsis_token", "gsis_userinfo", "key_file"):
             if not data.get(req):
                 raise ValueError(f"setting '{req}' is required")
+        own = ("client_id", "client_secret_file", "gsis_client_id", "gsis_client_secret_file")
+        if any(data.get(k) for k in own) and not all(data.get(k) for k in own):
+            raise ValueError(f"settings {', '.join(own)} go together")
+        if not data.get("client_ids") and not data.get("client_id"):
+            raise ValueError("setting 'client_ids' (or 'client_id') is required")
         values = dict(data)
-        values["client_ids"] = tuple(data["client_ids"])
+        values["client_ids"] = tuple(data.get("client_ids", ()))
         values["redirect_uris"] = tuple(data.get("redirect_uris", ()))
         cfg = cls(**values)
         cfg.check()
@@ -130,6 +145,13 @@ class Config:
         for name in ("issuer", "browser_base", "backchannel_base"):
             if getattr(self, name).endswith("/"):
                 raise ValueError(f"{name} must not end with '/'")
+
+    def known_client(self, client_id: str | None) -> bool:
+        return bool(client_id) and (client_id in self.client_ids or client_id == self.client_id)
+
+    def gsis_client(self, client_id: str) -> str:
+        """The client id GSIS knows for a client of the bridge."""
+        return self.gsis_client_id if client_id == self.client_id else client_id
 
     def browser(self, path: str) -> str:
         return (self.browser_base or self.issuer) + path
@@ -231,13 +253,14 @@ def authorize_location(cfg: Config, query: dict[str, str]) -> str:
     """Where /authorize sends the browser: GSIS's authorize, with GSIS's scope."""
     if query.get("response_type") != "code":
         raise OAuthError(400, "unsupported_response_type", "only response_type=code")
-    if query.get("client_id") not in cfg.client_ids:
+    if not cfg.known_client(query.get("client_id")):
         raise OAuthError(400, "unauthorized_client",
                          f"unknown client_id {query.get('client_id')!r}")
     redirect = query.get("redirect_uri", "")
     if not redirect or (cfg.redirect_uris and redirect not in cfg.redirect_uris):
         raise OAuthError(400, "invalid_request", f"redirect_uri {redirect!r} is not registered")
     params = {k: query[k] for k in PASSED_ON if query.get(k)}
+    params["client_id"] = cfg.gsis_client(query["client_id"])
     params["response_type"] = "code"
     params["scope"] = cfg.gsis_scope
     return _with_query(cfg.gsis_authorize, params)
@@ -351,6 +374,14 @@ class Upstream:
 # --- HTTP ------------------------------------------------------------------------------
 
 
+def _read(path: str) -> bytes:
+    """A secret file (read at each use: a rotated secret needs no restart)."""
+    try:
+        return Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise OAuthError(500, "server_error", f"cannot read {path}: {exc.strerror}") from exc
+
+
 class Bridge:
     def __init__(self, cfg: Config, key: SigningKey, upstream: Upstream | None = None) -> None:
         self.cfg = cfg
@@ -363,12 +394,18 @@ class Bridge:
         client_id, secret = client_credentials(authorization, form)
         if form.get("client_id") and form["client_id"] != client_id:
             raise OAuthError(401, "invalid_client", "client_id differs from the credentials")
-        if client_id not in self.cfg.client_ids:
+        if not self.cfg.known_client(client_id):
             raise OAuthError(401, "invalid_client", f"unknown client_id {client_id!r}")
+        gsis_id, gsis_secret = client_id, secret       # passed on: GSIS judges them
+        if client_id == self.cfg.client_id:             # the bridge's own client: judged here
+            if not hmac.compare_digest(secret.encode(), _read(self.cfg.client_secret_file)):
+                raise OAuthError(401, "invalid_client", "wrong client secret")
+            gsis_id = self.cfg.gsis_client_id
+            gsis_secret = _read(self.cfg.gsis_client_secret_file).decode()
         code, redirect = form.get("code", ""), form.get("redirect_uri", "")
         if not code or not redirect:
             raise OAuthError(400, "invalid_request", "code and redirect_uri are required")
-        gsis_token = self.upstream.exchange(code, redirect, client_id, secret)
+        gsis_token = self.upstream.exchange(code, redirect, gsis_id, gsis_secret)
         claims = person_claims(self.upstream.userinfo(gsis_token), self.cfg.access_level)
         now = int(time.time())
         return {
