@@ -215,7 +215,7 @@ def check(ident: Identity, topo: Topology, shown: str,
             add(f"{at}.client_secret.source",
                 f"upstream {c.name!r}: a generated secret only suits a lab test double",
                 "vault (the upstream issues the secret)")
-        wanted = ("authorize", "token", "userinfo")
+        wanted: tuple[str, ...] = ("authorize", "token", "userinfo")
         if c.kind == "oidc":
             wanted += ("jwks",)
             if not c.issuer or not _https(c.issuer):
@@ -267,13 +267,13 @@ def check(ident: Identity, topo: Topology, shown: str,
             if claim not in CLAIMS:
                 add(f"{at}.claims[{k}]", f"relying party {rp.name!r}: unknown claim {claim!r}",
                     ", ".join(CLAIMS))
-    for c in consumers:
-        svc = c["service"]
-        for k, lvl in enumerate(c.get("levels", [])):
+    for need in consumers:
+        svc = need["service"]
+        for k, lvl in enumerate(need.get("levels", [])):
             if lvl not in LEVELS:
                 add(f"(service {svc}) needs.oidc_client.levels[{k}]",
                     f"unknown access level {lvl!r}", levels)
-        for uri in list(c.get("redirect_uris", [])) + list(c.get("post_logout_uris", [])):
+        for uri in list(need.get("redirect_uris", [])) + list(need.get("post_logout_uris", [])):
             if not in_domain(uri, domain):
                 add(f"(service {svc}) needs.oidc_client",
                     f"{uri!r} is outside the municipality's domain",
@@ -342,39 +342,49 @@ def export(ident: Identity, topo: Topology, consumers: list[dict[str, Any]],
     sec = secrets_dir / "identity"
     choices: list[dict[str, Any]] = []
     for c in ident.choices:
-        entry = c.model_dump(mode="json")
+        out = c.model_dump(mode="json")
         if c.client_secret is not None:
-            entry["client_secret"] = {
+            out["client_secret"] = {
                 "source": c.client_secret.source,
                 "var": c.client_secret.var,
                 "file": (str(sec / "upstreams" / f"{c.name}.client-secret")
                          if c.client_secret.source == "generated" else None),
             }
         if c.kind == "gsis":
-            entry["bridge"] = {
+            out["bridge"] = {
                 "listen": f"127.0.0.1:{BRIDGE_PORT}",
                 "path": BRIDGE_PATH,
                 "issuer": base + BRIDGE_PATH,
                 "client_id": BRIDGE_CLIENT_ID,
                 "client_secret_file": str(sec / "gsis-bridge.client-secret"),
-                "redirect_uri": f"{base}/",
+                "redirect_uri": f"{base}/?openidconnectcallback=1",
+                # Browsers go to the public authorize endpoint; the provider calls the
+                # others over loopback. Claims: sub = the trimmed tax id, plus the GSIS
+                # userinfo attributes by their own names (taxid, firstname, lastname, ...).
+                "endpoints": {
+                    "authorize": f"{base}{BRIDGE_PATH}/authorize",
+                    "token": f"http://127.0.0.1:{BRIDGE_PORT}/token",
+                    "userinfo": f"http://127.0.0.1:{BRIDGE_PORT}/userinfo",
+                    "jwks": f"http://127.0.0.1:{BRIDGE_PORT}/jwks",
+                },
             }
-        choices.append(entry)
+        choices.append(out)
     rps: list[dict[str, Any]] = []
-    for c in consumers:
-        rps.append({"name": c["service"], "client_id": c.get("client_id", c["service"]),
-                    "redirect_uris": list(c["redirect_uris"]),
-                    "post_logout_uris": list(c.get("post_logout_uris", [])),
-                    "levels": list(c.get("levels", ["staff"])),
-                    "claims": list(c.get("claims", [])), "origin": "service"})
-    for rp in ident.relying_parties:
-        rps.append({"name": rp.name, "client_id": rp.name,
-                    "redirect_uris": list(rp.redirect_uris),
-                    "post_logout_uris": list(rp.post_logout_uris),
-                    "levels": list(rp.levels), "claims": list(rp.claims),
+    for need in consumers:
+        rps.append({"name": need["service"],
+                    "client_id": need.get("client_id", need["service"]),
+                    "redirect_uris": list(need["redirect_uris"]),
+                    "post_logout_uris": list(need.get("post_logout_uris", [])),
+                    "levels": list(need.get("levels", ["staff"])),
+                    "claims": list(need.get("claims", [])), "origin": "service"})
+    for declared in ident.relying_parties:
+        rps.append({"name": declared.name, "client_id": declared.name,
+                    "redirect_uris": list(declared.redirect_uris),
+                    "post_logout_uris": list(declared.post_logout_uris),
+                    "levels": list(declared.levels), "claims": list(declared.claims),
                     "origin": "identity.yml"})
-    for rp in rps:
-        rp["client_secret_file"] = str(sec / "clients" / f"{rp['name']}.secret")
+    for entry in rps:
+        entry["client_secret_file"] = str(sec / "clients" / f"{entry['name']}.secret")
     rps.sort(key=lambda r: r["name"])
     admin_sources = [n.cidr for n in topo.networks_with_purpose("management")]
     admin_sources += list(topo.access.admin_sources)
@@ -382,6 +392,9 @@ def export(ident: Identity, topo: Topology, consumers: list[dict[str, Any]],
         "provider": ident.provider,
         "public_name": public,
         "issuer": base,
+        # Where upstreams send the browser back (LemonLDAP::NG's OIDC callback; WSO2
+        # registers its own /commonauth).
+        "upstream_callback": f"{base}/?openidconnectcallback=1",
         "levels": list(LEVELS),
         "level_descriptions": dict(ident.level_descriptions),
         "choices": choices,
