@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -132,6 +133,18 @@ def _filter(name: str) -> str:
     return quote(f"name eq {name}", safe="")
 
 
+def _revised(kind: str, collection: str, list_key: str, body: dict[str, Any],
+             updates: Callable[[str], tuple[Request, ...]]) -> Resource:
+    """A named resource carrying its revision in its description (set on `body` here,
+    before the updates, which may send it, are built)."""
+    rev = revision(body)
+    body["description"] = described(rev)
+    return Resource(kind=kind, name=body["name"],
+                    lookup=f"{API}/{collection}?filter={_filter(body['name'])}",
+                    list_key=list_key, match_key="name", revision=rev,
+                    create=Request("POST", f"{API}/{collection}", body), updates=updates(rev))
+
+
 # --- identity providers -----------------------------------------------------------------
 
 
@@ -233,21 +246,14 @@ def identity_provider(choice: dict[str, Any], site: Site) -> Resource:
     jwks = f"http://{bridge['listen']}/jwks" if bridge else endpoints.get("jwks")
     if jwks:
         body["certificate"] = {"jwksUri": jwks}
-    rev = revision(body)
-    body["description"] = described(rev)
     base = f"{API}/identity-providers/{{id}}"
-    return Resource(
-        kind="identity_provider", name=choice["name"],
-        lookup=f"{API}/identity-providers?filter={_filter(choice['name'])}",
-        list_key="identityProviders", match_key="name", revision=rev,
-        create=Request("POST", f"{API}/identity-providers", body),
-        updates=(
-            Request("PUT", f"{base}/federated-authenticators", authenticators),
-            Request("PUT", f"{base}/claims", claims),
-            Request("PUT", f"{base}/provisioning/jit", jit),
-            Request("PATCH", base, [{"operation": "REPLACE", "path": "/description",
-                                     "value": described(rev)}]),
-        ))
+    return _revised("identity_provider", "identity-providers", "identityProviders", body,
+                    lambda rev: (
+                        Request("PUT", f"{base}/federated-authenticators", authenticators),
+                        Request("PUT", f"{base}/claims", claims),
+                        Request("PUT", f"{base}/provisioning/jit", jit),
+                        Request("PATCH", base, [{"operation": "REPLACE", "path": "/description",
+                                                 "value": described(rev)}])))
 
 
 # --- applications ------------------------------------------------------------------------
@@ -332,18 +338,15 @@ def application(rp: dict[str, Any], choices: list[dict[str, Any]], site: Site,
         "advancedConfigurations": {"skipLoginConsent": True, "skipLogoutConsent": True},
         "inboundProtocolConfiguration": {"oidc": oidc},
     }
-    rev = revision(body)
-    body["description"] = described(rev)
-    patch = {k: v for k, v in body.items()
-             if k not in ("inboundProtocolConfiguration", "name", "templateId")}
     base = f"{API}/applications/{{id}}"
-    return Resource(
-        kind="application", name=rp["name"],
-        lookup=f"{API}/applications?filter={_filter(rp['name'])}",
-        list_key="applications", match_key="name", revision=rev,
-        create=Request("POST", f"{API}/applications", body),
-        updates=(Request("PUT", f"{base}/inbound-protocols/oidc", oidc),
-                 Request("PATCH", base, patch)))
+
+    def updates(_: str) -> tuple[Request, ...]:
+        patch = {k: v for k, v in body.items()
+                 if k not in ("inboundProtocolConfiguration", "name", "templateId")}
+        return (Request("PUT", f"{base}/inbound-protocols/oidc", oidc),
+                Request("PATCH", base, patch))
+
+    return _revised("application", "applications", "applications", body, updates)
 
 
 # --- claims ------------------------------------------------------------------------------

@@ -156,20 +156,16 @@ def _handler(gsis: Gsis) -> type[BaseHTTPRequestHandler]:
 def running(gsis: Gsis, host: str = "127.0.0.1", port: int = 0,
             tls: tuple[str, str] | None = None) -> Iterator[str]:
     """Serve the double in a thread; yields its base URL (``.../oauth2server``)."""
-    server = ThreadingHTTPServer((host, port), _handler(gsis))
-    scheme = "http"
-    if tls:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(*tls)
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        scheme = "https"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"{scheme}://{host}:{server.server_address[1]}{PREFIX}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with ThreadingHTTPServer((host, port), _handler(gsis)) as server:
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"{'https' if tls else 'http'}://{host}:{server.server_address[1]}{PREFIX}"
+        finally:
+            server.shutdown()
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,10 @@ class Setup:
     config: Path
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    d = tmp_path_factory.mktemp("bridge")
+@contextmanager
+def bridge(d: Path, settings: dict[str, Any]) -> Iterator[Setup]:
+    """The bridge in its own process (its entry point, as the unit runs it), in front of a
+    GSIS double, with a fresh signing key and `settings` added to its configuration."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (d / "signing.pem").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -101,7 +103,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             "issuer": issuer, "gsis_authorize": f"{base}/oauth/authorize",
             "gsis_token": f"{base}/oauth/token", "gsis_userinfo": f"{base}/userinfo?format=xml",
             "gsis_logout": f"{base}/logout/{CLIENT}/", "key_file": str(d / "signing.pem"),
-            "client_ids": [CLIENT], "redirect_uris": [CALLBACK], "listen_port": port}))
+            "redirect_uris": [CALLBACK], "listen_port": port, **settings}))
         proc = subprocess.Popen([PYTHON, str(BRIDGE), "--config", str(d / "config.json")],
                                 stderr=subprocess.PIPE, text=True)
         try:
@@ -110,6 +112,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    """Pass-through: the identity provider sends GSIS's client credentials."""
+    with bridge(tmp_path_factory.mktemp("bridge"), {"client_ids": [CLIENT]}) as s:
+        yield s
 
 
 def login(setup: Setup) -> str:
@@ -202,31 +211,12 @@ def own_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     """The bridge with its own client for the identity provider, holding GSIS's
     credentials in files (the identity declaration's `bridge.client_id`)."""
     d = tmp_path_factory.mktemp("bridge-own")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (d / "signing.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
     (d / "idp.secret").write_text("bridge-client-secret\n")
     (d / "gsis.secret").write_text(SECRET + "\n")
-    gsis = Gsis(CLIENT, SECRET, Person(), redirect_uris=(CALLBACK,))
-    with running(gsis) as base:
-        port = free_port()
-        issuer = f"http://127.0.0.1:{port}"
-        (d / "config.json").write_text(json.dumps({
-            "issuer": issuer, "gsis_authorize": f"{base}/oauth/authorize",
-            "gsis_token": f"{base}/oauth/token", "gsis_userinfo": f"{base}/userinfo?format=xml",
-            "key_file": str(d / "signing.pem"), "client_id": "identity",
-            "client_secret_file": str(d / "idp.secret"), "gsis_client_id": CLIENT,
-            "gsis_client_secret_file": str(d / "gsis.secret"), "redirect_uris": [CALLBACK],
-            "listen_port": port}))
-        proc = subprocess.Popen([PYTHON, str(BRIDGE), "--config", str(d / "config.json")],
-                                stderr=subprocess.PIPE, text=True)
-        try:
-            wait_up(issuer, proc)
-            yield Setup(issuer, gsis, d / "config.json")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with bridge(d, {"client_id": "identity", "client_secret_file": str(d / "idp.secret"),
+                    "gsis_client_id": CLIENT,
+                    "gsis_client_secret_file": str(d / "gsis.secret")}) as s:
+        yield s
 
 
 def test_own_client_logs_in_with_gsis_credentials_it_holds(own_client: Setup) -> None:

@@ -15,7 +15,6 @@ Afterwards the test removes what it made on idp1.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from municloud.core import inventory, paths
+from municloud.core import paths
 from municloud.deploy.ansible_run import ansible_env
 
 pytestmark = pytest.mark.exercise
@@ -59,37 +58,6 @@ class Run:
         return sum(s.get("changed", 0) for s in self.stats.values())
 
 
-def declarations() -> dict[str, Any]:
-    """municloud_declarations as the needs contract exports it (until the inventory does)."""
-    from municloud.core.services import load_services
-
-    out = {}
-    for name, svc in load_services().items():
-        d = svc.model_dump(mode="json", by_alias=True)
-        d["port"] = {p.purpose: p.port for p in svc.ports}
-        out[name] = d
-    return out
-
-
-def missing_vars() -> dict[str, Any]:
-    """What the inventory does not export yet on this branch (the needs contract, the
-    identity declaration), in the shapes the role reads."""
-    os.environ["MUNICLOUD_INVENTORIES"] = str(INVENTORIES)
-    try:
-        have = inventory.for_env("lab")["all"]["vars"]
-    finally:
-        del os.environ["MUNICLOUD_INVENTORIES"]
-    extra: dict[str, Any] = {}
-    if "municloud_declarations" not in have:
-        extra["municloud_declarations"] = declarations()
-    if "municloud_identity" not in have:
-        import yaml
-        extra["municloud_identity"] = {
-            **yaml.safe_load((INVENTORIES / "lab" / "identity.yml").read_text()),
-            "public_name": "id.heraklion.gr", "relying_parties": []}
-    return extra
-
-
 def converge(d: Path, *args: str) -> Run:
     changes = d / "changes.json"
     changes.write_text("")
@@ -110,8 +78,7 @@ def runs(lab: dict[str, Any], target: Any,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
     d = tmp_path_factory.mktemp("wso2")
     (d / "play.yml").write_text(PLAY)
-    (d / "vars.json").write_text(json.dumps({**missing_vars(),
-                                             "vendor_artifact_facts_dir": FACTS}))
+    (d / "vars.json").write_text(json.dumps({"vendor_artifact_facts_dir": FACTS}))
     h = target(HOST)
     before = {p for p in PACKAGES if h.package(p).is_installed}
     try:
