@@ -148,6 +148,7 @@ def token(setup: Setup, code: str, secret: str = SECRET) -> tuple[int, dict[str,
     return status, json.loads(body)
 
 
+@pytest.mark.control("SSO-GSIS-01")
 def test_code_becomes_an_id_token_with_the_trimmed_tax_id(setup: Setup) -> None:
     status, answer = token(setup, login(setup))
     assert status == 200, answer
@@ -169,12 +170,14 @@ def test_code_becomes_an_id_token_with_the_trimmed_tax_id(setup: Setup) -> None:
     assert "GET /oauth2server/userinfo" in setup.gsis.calls
 
 
+@pytest.mark.control("SSO-GSIS-01")
 def test_a_forged_code_is_refused(setup: Setup) -> None:
     status, answer = token(setup, "forged-code-never-issued")
     assert status == 400 and answer["error"] == "invalid_grant", answer
     assert "id_token" not in answer
 
 
+@pytest.mark.control("SSO-GSIS-01")
 def test_a_code_is_used_once(setup: Setup) -> None:
     code = login(setup)
     assert token(setup, code)[0] == 200
@@ -182,12 +185,14 @@ def test_a_code_is_used_once(setup: Setup) -> None:
     assert status == 400 and answer["error"] == "invalid_grant"
 
 
+@pytest.mark.control("SSO-GSIS-01")
 def test_a_wrong_client_secret_is_refused(setup: Setup) -> None:
     status, answer = token(setup, login(setup), secret="not-the-secret")
     assert status == 401 and answer["error"] == "invalid_client", answer
     assert "id_token" not in answer
 
 
+@pytest.mark.control("SSO-GSIS-01")
 def test_userinfo_refuses_a_forged_access_token(setup: Setup) -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = jwt.encode({"sub": "123456789", "iss": setup.bridge, "exp": time.time() + 60},
@@ -196,6 +201,7 @@ def test_userinfo_refuses_a_forged_access_token(setup: Setup) -> None:
     assert status == 401
 
 
+@pytest.mark.control("SSO-GSIS-01")
 def test_the_published_key_is_the_key_file(setup: Setup) -> None:
     """The key id is derived from the key file: a restart with the same file (the role
     keeps it across runs) publishes the same JWKS, so issued tokens stay verifiable."""
@@ -219,6 +225,7 @@ def own_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         yield s
 
 
+@pytest.mark.control("SSO-GSIS-01")
 def test_own_client_logs_in_with_gsis_credentials_it_holds(own_client: Setup) -> None:
     status, headers, _ = call(f"{own_client.bridge}/authorize?" + urllib.parse.urlencode({
         "response_type": "code", "client_id": "identity", "redirect_uri": CALLBACK,
