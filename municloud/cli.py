@@ -22,6 +22,7 @@ FEATURES = (
     "municloud.artifacts.cli",
     "municloud.backup.cli",
     "municloud.dns.cli",
+    "municloud.diagram.cli",
 )
 
 

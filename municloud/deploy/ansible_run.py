@@ -13,6 +13,8 @@ from typing import Any
 
 from municloud.core import paths
 from municloud.core.errors import UserError
+from municloud.progress import session
+from municloud.progress.ansible_events import AnsibleProgress
 
 
 @dataclass
@@ -46,6 +48,7 @@ def run_playbook(env: str, playbook: str, *, check: bool = False, limit: str | N
     book = paths.PLAYBOOKS / playbook
     if not book.exists():
         raise UserError(f"no playbook {book.relative_to(paths.REPO)}")
+    sess = session.current()
     with tempfile.NamedTemporaryFile(prefix="municloud-changes-", suffix=".json") as tmp:
         cmd = [str(Path(sys.executable).parent / "ansible-playbook"),
                "-i", str(inventory_source(env)), str(book)]
@@ -57,11 +60,21 @@ def run_playbook(env: str, playbook: str, *, check: bool = False, limit: str | N
         extra = {"MUNICLOUD_CHANGES_FILE": tmp.name}
         if ansible_cfg is not None:
             extra["ANSIBLE_CONFIG"] = str(ansible_cfg)
-        proc = subprocess.run(cmd, cwd=paths.REPO, env=ansible_env(extra), check=False,
-                              stdout=subprocess.DEVNULL if quiet else None)
+        if sess is not None and sess.phase is not None and not quiet:
+            # Inside a command's progress session: output to its log, progress on screen.
+            events = sess.events_file(f"ansible-{book.stem}")
+            extra["MUNICLOUD_EVENTS_FILE"] = str(events)
+            fold = AnsibleProgress(sess.phase, sess.log)
+            returncode = sess.run(cmd, cwd=paths.REPO, env=ansible_env(extra),
+                                  events=events, on_event=fold.feed)
+            fold.finish()
+        else:
+            returncode = subprocess.run(cmd, cwd=paths.REPO, env=ansible_env(extra),
+                                        check=False,
+                                        stdout=subprocess.DEVNULL if quiet else None).returncode
         data: dict[str, Any] = {}
         text = Path(tmp.name).read_text()
         if text.strip():
             data = json.loads(text)
-    return PlayResult(proc.returncode, data.get("changed", []), data.get("failed", []),
+    return PlayResult(returncode, data.get("changed", []), data.get("failed", []),
                       data.get("stats", {}))

@@ -9,6 +9,7 @@ from municloud.core import console, topology
 from municloud.core.errors import UserError
 from municloud.core.inventory import ssh_config_file
 from municloud.deploy import ansible_run, summary, verify
+from municloud.progress import session
 
 SITE = "site.yml"
 
@@ -21,6 +22,7 @@ def register(sub: Any) -> None:
                    help="converge, converge again and run check mode; fail if the second run "
                         "or the check run reports any change")
     d.add_argument("--limit", help="only these hosts or groups")
+    _verbose(d)
     d.set_defaults(func=deploy)
 
     v = sub.add_parser("verify", help="run the testinfra suite against an environment")
@@ -32,12 +34,20 @@ def register(sub: Any) -> None:
     v.add_argument("--workers", type=int, default=verify.DEFAULT_WORKERS,
                    help="worker processes for the state checks (0: one process; "
                         f"default {verify.DEFAULT_WORKERS})")
+    _verbose(v)
     v.set_defaults(func=verify_cmd)
 
     r = sub.add_parser("run", help="the main job: lab up (lab platforms), deploy, verify, "
                                    "then a summary of hosts, services, URLs and controls")
     r.add_argument("env", nargs="?", default="lab")
+    _verbose(r)
     r.set_defaults(func=run)
+
+
+def _verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="stream the tools' raw output (Ansible, pytest) instead of the progress "
+                        "display; it always goes to the log file under the state directory")
 
 
 def _require_reachable(env: str) -> topology.Topology:
@@ -57,7 +67,9 @@ def converge(env: str, *, check: bool = False, limit: str | None = None,
     with console.step(f"{label} ({env}{', check mode' if check else ''})"):
         result = ansible_run.run_playbook(env, SITE, check=check, limit=limit)
     if result.returncode != 0 or result.failed:
-        detail = _describe(result.failed) if result.failed else "    (see the output above)"
+        sess = session.current()
+        where = f"the log {sess.log.path}" if sess is not None else "the output above"
+        detail = _describe(result.failed) if result.failed else f"    (see {where})"
         raise UserError(f"{label} failed (ansible-playbook exit {result.returncode}):\n{detail}")
     console.info(f"    {label}: {result.changed_count} changed tasks on {len(result.stats)} hosts")
     return result
@@ -78,10 +90,11 @@ def idempotency_gate(env: str, limit: str | None = None) -> None:
 
 def deploy(args: argparse.Namespace) -> int:
     _require_reachable(args.env)
-    if args.idempotency_gate:
-        idempotency_gate(args.env, args.limit)
-    else:
-        converge(args.env, check=args.check, limit=args.limit)
+    with session.start(args.env, "deploy", verbose=args.verbose):
+        if args.idempotency_gate:
+            idempotency_gate(args.env, args.limit)
+        else:
+            converge(args.env, check=args.check, limit=args.limit)
     return 0
 
 
@@ -103,13 +116,19 @@ def report_controls(env: str, quiet: bool, everything: bool,
 
 def verify_cmd(args: argparse.Namespace) -> int:
     _require_reachable(args.env)
-    with console.step(f"verify ({args.env})"):
+    with session.start(args.env, "verify", verbose=args.verbose), \
+            console.step(f"verify ({args.env})"):
         code = report_controls(args.env, quiet=False, everything=args.all,
                                workers=args.workers)
     return code
 
 
 def run(args: argparse.Namespace) -> int:
+    with session.start(args.env, "run", verbose=args.verbose):
+        return _main_job(args)
+
+
+def _main_job(args: argparse.Namespace) -> int:
     topo = topology.load(args.env)
     if topo.platform == "lab":
         from municloud.lab import lifecycle

@@ -25,6 +25,8 @@ from typing import Any
 
 from municloud.core import paths
 from municloud.core.controls import catalog
+from municloud.progress import session
+from municloud.progress.pytest_events import PytestProgress
 
 STATE_CHECKS = "not disruptive and not exercise"
 CHANGING = "disruptive or exercise"
@@ -37,19 +39,31 @@ DEFAULT_WORKERS = 6
 NO_TESTS_COLLECTED = 5  # pytest's exit code when -m leaves nothing to run
 
 
-def _pytest(env: str, args: list[str], quiet: bool) -> tuple[int, list[dict[str, Any]]]:
+def _pytest(env: str, args: list[str], quiet: bool,
+            label: str = "tests") -> tuple[int, list[dict[str, Any]]]:
     with tempfile.TemporaryDirectory(prefix="municloud-verify-") as tmp:
         report = Path(tmp) / "report.json"
         environ = dict(os.environ, MUNICLOUD_ENV=env, MUNICLOUD_VERIFY_REPORT=str(report))
         cmd = [sys.executable, "-m", "pytest", "-p", "municloud.deploy.verify_plugin",
                str(paths.TESTS / "infra"), "-q", "-p", "no:cacheprovider", *args]
-        proc = subprocess.run(cmd, cwd=paths.REPO, env=environ, check=False,
-                              stdout=subprocess.DEVNULL if quiet else None)
+        sess = session.current()
+        if sess is not None and sess.phase is not None:
+            # Inside a command's progress session: output to its log, progress on screen.
+            events = sess.events_file(f"pytest-{label}")
+            environ["MUNICLOUD_VERIFY_EVENTS"] = str(events)
+            with sess.step(label) as phase:
+                fold = PytestProgress(phase, sess.log)
+                returncode = sess.run(cmd, cwd=paths.REPO, env=environ, events=events,
+                                      on_event=fold.feed)
+                fold.finish()
+        else:
+            returncode = subprocess.run(cmd, cwd=paths.REPO, env=environ, check=False,
+                                        stdout=subprocess.DEVNULL if quiet else None).returncode
         results: list[dict[str, Any]] = []
         for f in (report, report.with_name(report.name + ".not-run")):
             if f.exists() and f.read_text().strip():
                 results += json.loads(f.read_text())
-    code = 0 if proc.returncode == NO_TESTS_COLLECTED else proc.returncode
+    code = 0 if returncode == NO_TESTS_COLLECTED else returncode
     return code, results
 
 
@@ -60,13 +74,15 @@ def run_tests(env: str, *, quiet: bool = False, everything: bool = False,
     `everything`) the exercises and drills one at a time. Returns the worst exit code and
     one record per test; a test no phase ran is recorded as "not run", with the reason."""
     parallel = ["-n", str(workers)] if workers > 0 else []
+    state = f"state checks ({workers} workers)" if workers > 0 else "state checks"
     if everything:
-        phases = [["-m", STATE_CHECKS_BEFORE_DRILLS, *parallel], ["-m", CHANGING_THEN_RECORD]]
+        phases = [(state, ["-m", STATE_CHECKS_BEFORE_DRILLS, *parallel]),
+                  ("exercises and drills, one at a time", ["-m", CHANGING_THEN_RECORD])]
     else:
-        phases = [["-m", STATE_CHECKS, *parallel]]
+        phases = [(state, ["-m", STATE_CHECKS, *parallel])]
     code, results = 0, []
-    for args in phases:
-        phase_code, phase_results = _pytest(env, [*args, *(extra or [])], quiet)
+    for label, args in phases:
+        phase_code, phase_results = _pytest(env, [*args, *(extra or [])], quiet, label)
         code = code or phase_code
         results += phase_results
     ran = {r["test"] for r in results if r["outcome"] != "not run"}

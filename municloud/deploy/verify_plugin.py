@@ -1,5 +1,7 @@
 """pytest plugin used by `municloud verify`: records each test's outcome, controls and host
-to the JSON file named by MUNICLOUD_VERIFY_REPORT.
+to the JSON file named by MUNICLOUD_VERIFY_REPORT, and, when MUNICLOUD_VERIFY_EVENTS names a
+file, appends progress events to it as JSON lines (collected, test_start, test_done: read
+by municloud/progress/pytest_events.py while the run goes on).
 
 Works under pytest-xdist: the worker attaches what it knows of the test (controls, host)
 to the report's user_properties, which travel to the controlling process; only that
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import pytest
@@ -17,6 +20,33 @@ _results: list[dict[str, Any]] = []
 _not_run: list[dict[str, Any]] = []
 _KEY = "municloud_verify"
 _WHY = {"disruptive": "a disruptive drill", "exercise": "a role-contract exercise"}
+
+
+def _controller() -> bool:
+    """The process that sees every test: the only one, or xdist's controlling process."""
+    return not os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _event(event: str, **fields: Any) -> None:
+    target = os.environ.get("MUNICLOUD_VERIFY_EVENTS")
+    if not target or not _controller():
+        return
+    with open(target, "a") as f:
+        f.write(json.dumps({"event": event, "t": round(time.time(), 3), **fields}) + "\n")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.items:  # xdist's controller collects nothing: its workers report below
+        _event("collected", total=len(session.items))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    _event("collected", total=len(ids))
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    _event("test_start", test=nodeid)
 
 
 def _meta(item: pytest.Item) -> dict[str, Any]:
@@ -63,6 +93,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         reason = (text.splitlines() or [""])[0 if crash is not None else -1][:200]
     _results.append({"test": report.nodeid, "outcome": report.outcome,
                      "controls": meta["controls"], "host": meta["host"], "reason": reason})
+    _event("test_done", test=report.nodeid, outcome=report.outcome,
+           duration=round(report.duration, 3), controls=meta["controls"], host=meta["host"],
+           reason=reason)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from municloud.core import console
 from municloud.devcloud import control
+from municloud.progress import session
 
 
 def register(sub: Any) -> None:
@@ -25,7 +26,8 @@ def register(sub: Any) -> None:
 
 def up(args: argparse.Namespace) -> int:
     start = time.monotonic()
-    f = control.up()
+    with session.start("devcloud", "devcloud-up"):
+        f = control.up()
     console.info(f"devcloud is up in {time.monotonic() - start:.0f}s; clouds.yaml: {f}\n"
                  f"use it with: eval \"$(municloud devcloud env)\"")
     return 0

@@ -10,6 +10,7 @@ from municloud.core import console, topology
 from municloud.core.errors import UserError
 from municloud.core.inventory import ssh_config_file
 from municloud.lab import lifecycle
+from municloud.progress import session
 
 
 def register(sub: Any) -> None:
@@ -29,7 +30,8 @@ def register(sub: Any) -> None:
 
 def up(args: argparse.Namespace) -> int:
     topo = topology.load(args.env)
-    actions = lifecycle.up(topo)
+    with session.start(args.env, "lab-up"):
+        actions = lifecycle.up(topo)
     counts = {a: sum(1 for v in actions.values() if v == a) for a in ("kept", "started", "created")}
     console.info(f"lab '{args.env}' is up: {len(actions)} hosts "
                  f"({counts['created']} created, {counts['started']} started, "

@@ -10,7 +10,7 @@ from pathlib import Path
 from municloud.core import console, paths
 from municloud.core.errors import UserError
 from municloud.core.inventory import outputs_from_topology, ssh_config_file, write_outputs
-from municloud.core.topology import Topology
+from municloud.core.topology import Host, Topology
 from municloud.lab import daemons, image, network, nodes, podman, sshconfig
 
 
@@ -68,13 +68,14 @@ def up(topo: Topology) -> dict[str, str]:
     nodes.keygen(lp.key)
     pubkey = lp.key.with_suffix(".pub").read_text()
     gw = daemons.gateway(topo)
-    with console.step(f"{len(topo.hosts)} nodes"):
+    with console.step(f"{len(topo.hosts)} nodes") as phase:
         wanted = {nodes.container(topo, h.name) for h in topo.hosts}
         for name in nodes.lab_containers(topo):
             if name not in wanted:
                 console.info(f"    {name}: not in the topology, removed")
                 nodes.remove(topo, name)
-        for h in topo.hosts:
+        for i, h in enumerate(topo.hosts):
+            phase.update(f"{h.name}", i, len(topo.hosts))
             st = nodes.state_of(topo, h, img)
             if st.state == "running":
                 actions[h.name] = "kept"
@@ -102,8 +103,14 @@ def up(topo: Topology) -> dict[str, str]:
             started = daemons.start(lp.run, d)
             console.info(f"    {d.name:<14} {d.address}:{d.port}/{d.proto} "
                          f"{'started' if started else 'running'}")
-    with console.step("SSH"):
-        nodes.wait_for_ssh(topo, topo.hosts)
+    with console.step("SSH") as phase:
+        answered: list[str] = []
+
+        def ready(h: Host) -> None:
+            answered.append(h.name)
+            phase.update(f"{h.name} answers", len(answered), len(topo.hosts))
+
+        nodes.wait_for_ssh(topo, topo.hosts, on_ready=ready)
         known = "\n".join(nodes.host_key(topo, h) for h in topo.hosts) + "\n"
         if not lp.known_hosts.exists() or lp.known_hosts.read_text() != known:
             lp.known_hosts.write_text(known)

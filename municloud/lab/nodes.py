@@ -7,6 +7,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,13 +127,17 @@ def provision_files(topo: Topology, name: str, authorized_key: str, apt_proxy: s
         podman.run("cp", f"{root}/.", f"{name}:/")
 
 
-def wait_for_ssh(topo: Topology, hosts: list[Host], timeout: float = 120) -> None:
+def wait_for_ssh(topo: Topology, hosts: list[Host], timeout: float = 120,
+                 on_ready: Callable[[Host], None] | None = None) -> None:
+    """Wait until every host's sshd answers; `on_ready` hears of each host that does."""
     def wait(h: Host) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection((str(h.address), 22), timeout=3) as s:
                     if s.recv(64).startswith(b"SSH-"):
+                        if on_ready is not None:
+                            on_ready(h)
                         return
             except OSError:
                 pass

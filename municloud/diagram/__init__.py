@@ -1,0 +1,1 @@
+"""`municloud diagram ENV`: the estate drawn from its topology and declarations."""
