@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from municloud.artifacts import manifest as mf
 from municloud.artifacts import mirror, serve
-from municloud.core import console
+from municloud.core import console, paths
 from municloud.core.errors import UserError
 
 DEFAULT_ENV = os.environ.get("MUNICLOUD_ENV", "lab")
@@ -24,14 +24,14 @@ def register(sub: Any) -> None:
     asub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--env", default=DEFAULT_ENV,
+        q.add_argument("--env", default=DEFAULT_ENV, type=_known_env,
                        help=f"environment (policy, mirror, archive key); default {DEFAULT_ENV}")
         q.add_argument("--manifest", type=Path,
                        help="use this manifest file instead of inventories/[<env>/]artifacts.yml")
 
     s = asub.add_parser("show", help="the manifest in force for an environment")
     common(s)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the manifest as JSON")
     s.set_defaults(func=show)
 
     f = asub.add_parser("fetch", help="download, verify and lay out every artifact as a mirror")
@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
 
     v = asub.add_parser("verify", help="re-check a mirror against the manifest")
     common(v)
-    v.add_argument("dir", type=Path)
+    v.add_argument("dir", type=Path, help="the mirror directory to check")
     v.add_argument("--archive-key", type=Path,
                    help="the archive public key the hosts trust (default: the env's)")
     v.set_defaults(func=verify)
@@ -60,12 +60,24 @@ def register(sub: Any) -> None:
     sv.set_defaults(func=serve_cmd)
 
     st = asub.add_parser("stop", help="stop the mirror server of an environment")
-    st.add_argument("--env", default=DEFAULT_ENV)
+    st.add_argument("--env", default=DEFAULT_ENV, type=_known_env,
+                    help=f"environment whose mirror server to stop; default {DEFAULT_ENV}")
     st.set_defaults(func=stop_cmd)
 
     ss = asub.add_parser("status", help="is the mirror server running?")
-    ss.add_argument("--env", default=DEFAULT_ENV)
+    ss.add_argument("--env", default=DEFAULT_ENV, type=_known_env,
+                    help=f"environment whose mirror server to ask about; default {DEFAULT_ENV}")
     ss.set_defaults(func=status_cmd)
+
+
+def _known_env(env: str) -> str:
+    """An argparse type: an environment of the inventories in force, else exit 2."""
+    known = paths.known_environments()
+    if env not in known:
+        raise argparse.ArgumentTypeError(
+            f"unknown environment {env!r} (known environments in {paths.inventories()}: "
+            f"{', '.join(known) or 'none'})")
+    return env
 
 
 def _manifest(args: argparse.Namespace) -> mf.Manifest:

@@ -19,14 +19,13 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from municloud.core import paths
+from municloud.core import paths, yamlfile
 from municloud.core.errors import InvalidInput, Problem
 
 PLACEHOLDER = "UNVERIFIED"
-DEFAULT_FILE = paths.INVENTORIES / "artifacts.yml"
+DEFAULT_FILE = paths.INVENTORIES / "artifacts.yml"  # the shipped pins
 Policy = Literal["require", "best_effort"]
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 FPR_RE = re.compile(r"^[0-9A-F]{40}$")
@@ -136,8 +135,15 @@ def resolve(m: Manifest, name: str) -> dict[str, Any]:
     return out
 
 
+def default_file() -> Path:
+    """The shared manifest: MUNICLOUD_INVENTORIES' own artifacts.yml when it has one, else
+    the pins shipped in this repository."""
+    own = paths.inventories() / "artifacts.yml"
+    return own if own.exists() else DEFAULT_FILE
+
+
 def env_file(env: str) -> Path:
-    return paths.INVENTORIES / env / "artifacts.yml"
+    return paths.inventories() / env / "artifacts.yml"
 
 
 def shown(path: Path) -> str:
@@ -148,12 +154,7 @@ def shown(path: Path) -> str:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InvalidInput([Problem(shown(path), "", f"not valid YAML: {exc}")]) from exc
-    except OSError as exc:
-        raise InvalidInput([Problem(shown(path), "", f"cannot read: {exc.strerror}")]) from exc
+    data = yamlfile.load(path, shown(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -166,7 +167,7 @@ def load(env: str | None = None, manifest_file: Path | None = None) -> Manifest:
     """The manifest in force: an explicit file, else the default merged with the env's."""
     if manifest_file is not None:
         return parse([(shown(manifest_file), _read(manifest_file))])
-    layers = [(shown(DEFAULT_FILE), _read(DEFAULT_FILE))]
+    layers = [(shown(default_file()), _read(default_file()))]
     if env is not None and env_file(env).exists():
         layers.append((shown(env_file(env)), _read(env_file(env))))
     return parse(layers)
@@ -211,8 +212,13 @@ def parse(layers: Iterable[tuple[str, dict[str, Any]]]) -> Manifest:
     if top.get("mirror") is not None:
         problems.extend(_check_url("mirror", "mirror", str(top["mirror"]), ("https", "http")))
     artifacts: list[FileArtifact | AptArtifact] = []
+    components = _components()
     for origin, where, entry in merged.values():
         found = [Problem(origin, p.file, p.problem, p.allowed) for p in _check_entry(where, entry)]
+        comp = entry.get("component")
+        if comp not in (None, "") and str(comp) not in components:
+            found.append(Problem(origin, f"{where}.component", f"unknown component {comp!r}",
+                                 ", ".join(sorted(components))))
         if found:
             problems.extend(found)
             continue
@@ -225,11 +231,24 @@ def parse(layers: Iterable[tuple[str, dict[str, Any]]]) -> Manifest:
                             for e in exc.errors())
     if problems:
         raise InvalidInput(problems)
-    return Manifest.model_validate({**top, "artifacts": artifacts})
+    try:
+        return Manifest.model_validate({**top, "artifacts": artifacts})
+    except ValidationError as exc:
+        raise InvalidInput([Problem(layers_origin(merged), ".".join(map(str, e["loc"])),
+                                    e["msg"]) for e in exc.errors()]) from exc
+
+
+def _components() -> set[str]:
+    """What an artifact's `component` may name: the declared services (their names only:
+    validating the declarations here would recurse, since they check their ports'
+    components against this manifest)."""
+    from municloud.core.services import declared_names
+
+    return declared_names()
 
 
 def layers_origin(merged: dict[str, tuple[str, str, dict[str, Any]]]) -> str:
-    return next(iter(merged.values()))[0] if merged else shown(DEFAULT_FILE)
+    return next(iter(merged.values()))[0] if merged else shown(default_file())
 
 
 # Problems are returned with `file` holding the path inside the file; the caller adds the

@@ -12,7 +12,7 @@ from municloud.core.errors import UserError
 
 def register(sub: Any) -> None:
     p = sub.add_parser("preflight", help="can this OpenStack cloud host this topology?")
-    p.add_argument("env")
+    p.add_argument("env", help="environment: a folder of inventories/ or MUNICLOUD_INVENTORIES")
     p.add_argument("--cloud", help="clouds.yaml entry (default: the topology's openstack.cloud)")
     p.set_defaults(func=preflight)
 

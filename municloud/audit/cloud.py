@@ -83,6 +83,10 @@ def environment_for(cloud: str, env: str | None) -> Topology:
         topo = topology.load(name)
         if topo.openstack is not None and topo.openstack.cloud == cloud:
             matches.append(topo)
+    if not matches:
+        from municloud.audit import cloudconn
+
+        cloudconn.entry(cloud)  # a cloud clouds.yaml does not know is named as such
     if len(matches) != 1:
         found = ", ".join(t.environment for t in matches) or "none"
         raise UserError(f"cloud '{cloud}': give --env ENV (topologies using this cloud: {found}; "

@@ -11,19 +11,19 @@ from typing import Any
 
 import yaml
 
-from municloud.core import console, inventory, paths, topology
-from municloud.core.errors import UserError
+from municloud.core import console, inventory, paths, topology, yamlfile
+from municloud.core.errors import BadArgument, UserError
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("topology", help="validate an environment's topology")
     tsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     c = tsub.add_parser("check", help="validate inventories/<env>/topology.yml; exit 2 if invalid")
-    c.add_argument("env")
+    c.add_argument("env", help="environment: a folder of inventories/ or MUNICLOUD_INVENTORIES")
     c.set_defaults(func=check)
 
     i = sub.add_parser("inventory", help="print or write the Ansible inventory of an environment")
-    i.add_argument("env")
+    i.add_argument("env", help="environment: a folder of inventories/ or MUNICLOUD_INVENTORIES")
     i.add_argument("--from-stack", nargs="?", const="-", metavar="OUTPUTS_JSON",
                    help="take host addresses from the Pulumi stack outputs: a saved JSON file, "
                         "or (no value) `pulumi stack output --json` in stacks/")
@@ -35,6 +35,8 @@ def check(args: argparse.Namespace) -> int:
     from municloud.identity import declaration
 
     topo = topology.load(args.env)
+    for warning in topology.warnings(topo):
+        console.warn(f"{topology._shown(topology.topology_file(args.env))}: {warning}")
     console.info(f"{topology._shown(topology.topology_file(args.env))}: OK "
                  f"({len(topo.hosts)} hosts, {len(topo.networks)} networks, "
                  f"{len(topo.services())} services)")
@@ -59,10 +61,7 @@ def stack_outputs(source: str, env: str) -> dict[str, Any]:
             raise UserError(f"pulumi stack output failed: {run.stderr.strip()}")
         text, origin = run.stdout, f"pulumi stack output ({env})"
     else:
-        try:
-            text, origin = Path(source).read_text(), source
-        except OSError as exc:
-            raise UserError(f"{source}: cannot read ({exc.strerror})") from exc
+        text, origin = yamlfile.read_text(Path(source), source), source
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -73,7 +72,18 @@ def stack_outputs(source: str, env: str) -> dict[str, Any]:
     return outputs
 
 
+def _output_target(path: Path) -> None:
+    """Refuse, before any work, an -o that cannot be written."""
+    if path.is_dir():
+        raise BadArgument(f"{path}: is a directory (allowed: a file name for -o/--output)")
+    parent = path.parent
+    if not parent.is_dir():
+        raise BadArgument(f"{path}: directory {parent} does not exist (create it first)")
+
+
 def show_inventory(args: argparse.Namespace) -> int:
+    if args.output:
+        _output_target(args.output)
     topo = topology.load(args.env)
     if args.from_stack:
         outputs = stack_outputs(args.from_stack, args.env)
@@ -83,7 +93,10 @@ def show_inventory(args: argparse.Namespace) -> int:
     data = inventory.for_env(args.env)
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     if args.output:
-        args.output.write_text(text)
+        try:
+            args.output.write_text(text)
+        except OSError as exc:
+            raise UserError(f"{args.output}: cannot write ({exc.strerror or exc})") from exc
         console.info(f"wrote {args.output} ({len(data['all']['hosts'])} hosts)")
     else:
         print(text, end="")

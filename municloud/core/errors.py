@@ -11,6 +11,12 @@ class UserError(Exception):
     exit_code = 1
 
 
+class BadArgument(UserError):
+    """A command-line value that cannot work (a path that cannot be written, ...): exit 2."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong in an input file."""

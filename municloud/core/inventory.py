@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from municloud.core import backup_sets, edge_sites, needs, paths
+from municloud.core import admin_keys, backup_sets, edge_sites, needs, paths, yamlfile
 from municloud.core.errors import UserError
 from municloud.core.ports import host_rules
 from municloud.core.topology import Topology
@@ -51,11 +51,13 @@ def read_outputs(env: str) -> dict[str, Any] | None:
     f = outputs_file(env)
     if not f.exists():
         return None
+    again = f"write it again with `municloud inventory {env} --from-stack`"
     try:
-        data: dict[str, Any] = json.loads(f.read_text())
+        data = json.loads(yamlfile.read_text(f, str(f)))
     except json.JSONDecodeError as exc:
-        raise UserError(f"{f}: not valid JSON ({exc}); write it again with "
-                        f"`municloud inventory {env} --from-stack`") from exc
+        raise UserError(f"{f}: not valid JSON ({exc}); {again}") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{f}: not a JSON object (a {type(data).__name__}); {again}")
     return data
 
 
@@ -101,7 +103,7 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
         "municloud_locales": list(m.locales),
         "municloud_default_locale": m.default_locale,
         "municloud_public_names": dict(topo.public_names),
-        "municloud_admins": [a.model_dump() for a in topo.admins],
+        "municloud_admins": [admin_keys.admin_vars(topo.environment, a) for a in topo.admins],
         "municloud_time_servers": list(topo.time.servers),
         "municloud_apt": topo.packages.model_dump(),
         "municloud_networks": [n.model_dump() for n in topo.networks],

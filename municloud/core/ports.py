@@ -1,5 +1,8 @@
 """From service declarations to concrete firewall rules for one host.
 
+Only what can run is reachable: a service whose role is not implemented, or a port of a
+vendor part the environment's artifact manifest cannot supply, gets no rule at all.
+
 One function, `host_rules`, feeds the host firewall (nftables in the `common` role, via
 the inventory), the OpenStack security groups (the Pulumi program), the live audit and the
 tests that check which ports listen. Nothing else turns declarations into rules.
@@ -11,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from municloud.core import deployable
 from municloud.core.services import PROVIDERS, Service, host_services, load_services
 from municloud.core.topology import Host, Topology
 
@@ -66,8 +70,13 @@ def source_cidrs(topo: Topology, source: str, provider: Service | None = None,
 
 def service_rules(topo: Topology, service: Service,
                   services: Mapping[str, Service] | None = None) -> list[Rule]:
+    """The rules of the service's ports that something serves in this environment: none
+    for a role not implemented, none for a vendor part its manifest cannot supply
+    (municloud.core.deployable). Declared but not deployed is never reachable."""
     rules = []
     for p in service.ports:
+        if not deployable.port_open(topo.environment, service, p):
+            continue
         cidrs: list[str] = []
         for src in p.sources:
             cidrs.extend(c for c in source_cidrs(topo, src, service, services)

@@ -17,7 +17,7 @@ from typing import Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from municloud.core import paths
+from municloud.core import deployable, paths
 from municloud.core.errors import InvalidInput, Problem
 
 # Who may connect: the internet, hosts on a network of a given purpose, the topology's
@@ -44,6 +44,10 @@ class Port(_Model):
     proto: Literal["tcp", "udp"] = "tcp"
     sources: list[Source] = Field(alias="from")
     purpose: str
+    # The vendor part serving this port: an artifact of inventories/artifacts.yml or a
+    # package of an apt artifact (e.g. jitsi-videobridge2). The port is opened only where
+    # the environment's manifest lets that part be deployed (municloud.core.deployable).
+    component: str | None = None
 
 
 class Publish(_Model):
@@ -139,6 +143,8 @@ class Service(_Model):
     controls: list[str] = []
     vendor: bool = False
     implemented: bool = True
+    replicas: int = Field(default=1, ge=1, description="hosts it is meant to run on; fewer "
+                          "gives a `topology check` warning (no failover)")
 
     @model_validator(mode="after")
     def _unique_purposes(self) -> Self:
@@ -172,6 +178,21 @@ class Service(_Model):
 
 def declaration_files(roles_dir: Path = paths.ROLES) -> list[Path]:
     return sorted(roles_dir.glob("*/meta/service.yml"))
+
+
+@cache
+def declared_names(roles_dir: Path = paths.ROLES) -> set[str]:
+    """The names of the declared services that are not host-wide, read without validating
+    the declarations (the artifact manifest needs them while the declarations are loaded)."""
+    names: set[str] = set()
+    for f in declaration_files(roles_dir):
+        try:
+            data = yaml.safe_load(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # load_services reports it, naming the file
+        if isinstance(data, dict) and not data.get("host_wide"):
+            names.add(str(data.get("name", f.parent.parent.name)))
+    return names
 
 
 @cache
@@ -214,6 +235,7 @@ def load_services(roles_dir: Path = paths.ROLES) -> dict[str, Service]:
                                         "a service cannot need itself",
                                         ", ".join(k for k, v in PROVIDERS.items()
                                                   if v != svc.name)))
+    problems.extend(deployable.unknown_components(found.values()))
     if problems:
         raise InvalidInput(problems)
     return found

@@ -16,7 +16,7 @@ SITE = "site.yml"
 
 def register(sub: Any) -> None:
     d = sub.add_parser("deploy", help="converge an environment with playbooks/site.yml")
-    d.add_argument("env")
+    d.add_argument("env", help="environment: a folder of inventories/ or MUNICLOUD_INVENTORIES")
     d.add_argument("--check", action="store_true", help="check mode: report, change nothing")
     d.add_argument("--idempotency-gate", action="store_true",
                    help="converge, converge again and run check mode; fail if the second run "
@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
     d.set_defaults(func=deploy)
 
     v = sub.add_parser("verify", help="run the testinfra suite against an environment")
-    v.add_argument("env")
+    v.add_argument("env", help="environment: a folder of inventories/ or MUNICLOUD_INVENTORIES")
     v.add_argument("--all", action="store_true",
                    help="after the state checks, also run the role-contract exercises "
                         "(playbook runs, check mode) and the disruptive drills (restore, "
@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
 
     r = sub.add_parser("run", help="the main job: lab up (lab platforms), deploy, verify, "
                                    "then a summary of hosts, services, URLs and controls")
-    r.add_argument("env", nargs="?", default="lab")
+    r.add_argument("env", nargs="?", default="lab", help="environment (default: lab)")
     _verbose(r)
     r.set_defaults(func=run)
 

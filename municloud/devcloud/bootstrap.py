@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from municloud.core.errors import UserError
 from municloud.devcloud import PORTS, REGION, SERVICE_USERS, Secrets, config, etc, logs, root
-from municloud.devcloud.processes import mariadb_socket, system_env
+from municloud.devcloud.processes import UWSGI_USERS, mariadb_socket, open_log, system_env
+
+API_TIMEOUT = 30  # seconds, per OpenStack API request made by `up`
 
 
 def _done(step: str) -> Path:
@@ -31,19 +33,24 @@ def once(step: str, action: Callable[[], None]) -> None:
     marker.touch()
 
 
-def run(argv: Sequence[str], log: str, timeout: float = 600, stdin: str | None = None) -> None:
-    """Run a setup command, its output appended to logs/<log>; fail naming the log."""
+def run(argv: Sequence[str], log: str, timeout: float = 600, stdin: str | None = None,
+        env: Mapping[str, str] | None = None) -> None:
+    """Run a setup command, its output appended to logs/<log> (0600); fail naming the log.
+
+    Secrets never go into `argv` (every local user sees it in `ps`, and it is written to
+    the log): pass them on `stdin` or in `env`, neither of which is logged.
+    """
     logfile = logs() / f"{log}.log"
-    logfile.parent.mkdir(parents=True, exist_ok=True)
-    with logfile.open("a") as f:
+    with open_log(log) as f:
         f.write(f"$ {' '.join(argv)}\n")
         f.flush()
         try:
             rc = subprocess.run(list(argv), stdout=f, stderr=subprocess.STDOUT, input=stdin,
-                                text=True, timeout=timeout, cwd=root(), env=system_env(),
-                                check=False).returncode
+                                text=True, timeout=timeout, cwd=root(),
+                                env={**system_env(), **(env or {})}, check=False).returncode
         except subprocess.TimeoutExpired:
-            rc = -1
+            raise UserError(f"devcloud: `{' '.join(argv[:3])} ...` did not finish within "
+                            f"{timeout:.0f}s (log: {logfile})") from None
     if rc != 0:
         raise UserError(f"devcloud: `{' '.join(argv[:3])} ...` failed (log: {logfile})")
 
@@ -81,8 +88,9 @@ def migrate(s: Secrets) -> None:
         "cinder": [["cinder-manage", "--config-file", str(e / "cinder/cinder.conf"), "db",
                     "sync"]],
         "nova": [[*nova, "api_db", "sync"],
-                 [*nova, "cell_v2", "map_cell0", "--database_connection",
-                  config.db_url(s, "nova_cell0")],
+                 # cell0's URL is derived from [database] connection (nova -> nova_cell0):
+                 # passing it would put the database password on the command line.
+                 [*nova, "cell_v2", "map_cell0"],
                  [*nova, "cell_v2", "create_cell", "--name", "cell1", "--verbose"],
                  [*nova, "db", "sync"]],
     }
@@ -99,14 +107,19 @@ def migrate(s: Secrets) -> None:
 
 
 def keystone_setup(s: Secrets) -> None:
+    """Keystone's key repositories (owned by its system user) and its admin. The admin
+    password reaches keystone-manage in its environment (OS_BOOTSTRAP_PASSWORD), never on
+    the command line or in the log."""
     k = ["keystone-manage", "--config-file", str(etc() / "keystone/keystone.conf")]
-    own = ["--keystone-user", "root", "--keystone-group", "root"]
+    user = UWSGI_USERS["keystone"]
+    own = ["--keystone-user", user, "--keystone-group", user]
     run([*k, "fernet_setup", *own], "setup-keystone")
     run([*k, "credential_setup", *own], "setup-keystone")
-    run([*k, "bootstrap", "--bootstrap-password", s.admin, "--bootstrap-region-id", REGION,
+    run([*k, "bootstrap", "--bootstrap-region-id", REGION,
          "--bootstrap-admin-url", config.keystone_url(),
          "--bootstrap-internal-url", config.keystone_url(),
-         "--bootstrap-public-url", config.keystone_url()], "setup-keystone")
+         "--bootstrap-public-url", config.keystone_url()], "setup-keystone",
+        env={"OS_BOOTSTRAP_PASSWORD": s.admin})
 
 
 CATALOG: dict[str, tuple[str, str, str]] = {
@@ -123,10 +136,13 @@ CATALOG: dict[str, tuple[str, str, str]] = {
 def admin_connection(s: Secrets) -> Any:
     import openstack
 
+    # api_timeout bounds every request (token included): a service that accepts and
+    # never answers fails the call instead of hanging `up`.
     return openstack.connect(auth_url=config.keystone_url(), username="admin",
                              password=s.admin, project_name="admin",
                              user_domain_name="Default", project_domain_name="Default",
-                             region_name=REGION, identity_interface="public")
+                             region_name=REGION, identity_interface="public",
+                             api_timeout=API_TIMEOUT)
 
 
 def service_users_and_catalog(s: Secrets) -> None:

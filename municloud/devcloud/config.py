@@ -244,6 +244,14 @@ FILES = {
 }
 
 
+# Services that run as their own system user (under uWSGI, see processes.UWSGI_USERS):
+# their configuration is root:<user> 0640 in a 0750 directory, their state directory is
+# theirs. Keystone's key repositories are 0700 (keystone warns when they are readable by
+# others, and whoever reads them can forge tokens).
+OWN_USER_SERVICES = ("keystone", "placement")
+KEY_REPOSITORIES = ("keystone/fernet-keys", "keystone/credential-keys")
+
+
 def write(s: Secrets) -> Path:
     """Write every configuration file (idempotent); returns the etc directory."""
     for rel, render in FILES.items():
@@ -253,8 +261,32 @@ def write(s: Secrets) -> Path:
         f.chmod(0o600)
     for rel, src in PASTE_FILES.items():
         shutil.copyfile(src, etc() / rel)
-    for d in ("keystone/fernet-keys", "keystone/credential-keys", "glance/images",
-              "glance/staging", "glance/tasks", "nova/instances", "nova/lock", "neutron/lock",
-              "cinder/lock", "glance/lock", "placement/lock", "rabbitmq", "run", "logs"):
+    for d in ("glance/images", "glance/staging", "glance/tasks", "nova/instances",
+              "nova/lock", "neutron/lock", "cinder/lock", "glance/lock", "placement/lock",
+              "rabbitmq", "run"):
         (root() / d).mkdir(parents=True, exist_ok=True)
+    for svc in OWN_USER_SERVICES:
+        own(svc)
     return etc()
+
+
+def own(svc: str) -> None:
+    """Hand `svc` its configuration (readable, not writable) and its state directory."""
+    user = svc  # the Debian package's system user has the service's name
+    for d in (etc() / svc, root() / svc):
+        d.mkdir(parents=True, exist_ok=True)
+    (etc() / svc).chmod(0o750)
+    shutil.chown(etc() / svc, "root", user)
+    for f in (etc() / svc).iterdir():
+        f.chmod(0o640)
+        shutil.chown(f, "root", user)
+    for rel in KEY_REPOSITORIES:
+        if rel.startswith(f"{svc}/"):
+            (root() / rel).mkdir(exist_ok=True)
+    state = root() / svc
+    for entry in [state, *state.rglob("*")]:
+        shutil.chown(entry, user, user)
+        if entry.is_dir():
+            entry.chmod(0o700 if str(entry.relative_to(root())) in KEY_REPOSITORIES else 0o750)
+        else:
+            entry.chmod(0o600)

@@ -64,6 +64,7 @@ def up() -> Path:
     """Install, configure, migrate, start and seed; a no-op when all of it is done."""
     _need_root()
     root().mkdir(parents=True, exist_ok=True)
+    tighten_logs()
     with console.step("devcloud: Debian packages"):
         install.install()
     s = Secrets.load()
@@ -101,37 +102,54 @@ def up() -> Path:
     return clouds_yaml()
 
 
+def tighten_logs() -> None:
+    """Logs are root's alone: the directory 0700, every file 0600 (also those an older
+    devcloud left world-readable)."""
+    d = processes.log_dir()
+    for f in d.rglob("*"):
+        if f.is_file() and f.stat().st_mode & 0o077:
+            f.chmod(0o600)
+
+
 def seed_now(conn: object, s: Secrets) -> None:
     from municloud.devcloud.seed import seed
 
     seed(conn, s)
 
 
+COMPUTE_BINARIES = ("nova-compute", "nova-scheduler", "nova-conductor", "cinder-volume")
+
+
 def wait_compute(conn: object, timeout: float = 180) -> None:
-    """Until the fake hypervisor is registered, mapped to cell1 and its services are up."""
+    """Until the fake hypervisor is registered, mapped to cell1 and its services are up.
+    On timeout the error names the services that are not up and their logs."""
     from typing import Any
 
     c: Any = conn
+    missing: list[str] = list(COMPUTE_BINARIES)
 
     def ready() -> bool:
         try:
             hypers = list(c.compute.hypervisors())
             services = list(c.compute.services())
             volume = [sv for sv in c.block_storage.services() if sv.binary == "cinder-volume"]
-        except Exception:  # the APIs are still starting
+        except Exception as exc:  # the APIs are still starting (each call is bounded)
+            missing[:] = [f"the APIs do not answer ({type(exc).__name__})"]
             return False
         up = {sv.binary for sv in services if sv.state == "up"}
-        vol_up = any(v.state == "up" for v in volume)
+        if any(v.state == "up" for v in volume):
+            up.add("cinder-volume")
+        missing[:] = [b for b in COMPUTE_BINARIES if b not in up]
         if not hypers:
-            return False
-        if not {"nova-compute", "nova-scheduler", "nova-conductor"} <= up or not vol_up:
+            missing.append("no hypervisor registered (nova-compute)")
+        if missing:
             return False
         bootstrap.run(["nova-manage", "--config-file", str(etc() / "nova/nova.conf"),
-                       "cell_v2", "discover_hosts"], "setup-nova")
+                       "cell_v2", "discover_hosts"], "setup-nova", timeout=120)
         return True
 
     processes.wait_until("nova-compute and cinder-volume registered", ready, timeout,
-                         ("nova-compute", "nova-scheduler", "nova-conductor", "cinder-volume"))
+                         COMPUTE_BINARIES, detail=lambda: "not up: " + ", ".join(missing))
 
 
 def down() -> list[str]:

@@ -14,6 +14,7 @@ import time
 
 from municloud.core.errors import UserError
 from municloud.devcloud import logs
+from municloud.devcloud.processes import open_log
 
 PACKAGES = (
     "keystone", "glance-api", "placement-api", "nova-api", "nova-conductor",
@@ -21,6 +22,8 @@ PACKAGES = (
     "python3-cinder", "mariadb-server", "rabbitmq-server", "uwsgi-core",
     "uwsgi-plugin-python3", "python3-pymysql",
 )
+
+APT_TIMEOUT = 1200  # seconds per apt-get run
 
 
 def missing() -> list[str]:
@@ -35,12 +38,16 @@ def missing() -> list[str]:
 
 def _apt(args: list[str], log: str, attempts: int = 3) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    logfile = logs() / log
-    logfile.parent.mkdir(parents=True, exist_ok=True)
+    logfile = logs() / f"{log}.log"
     for attempt in range(1, attempts + 1):
-        with logfile.open("a") as f:
-            rc = subprocess.run(["apt-get", *args], env=env, stdout=f, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, timeout=1200, check=False).returncode
+        with open_log(log) as f:
+            try:
+                rc = subprocess.run(["apt-get", *args], env=env, stdout=f,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    timeout=APT_TIMEOUT, check=False).returncode
+            except subprocess.TimeoutExpired:
+                raise UserError(f"apt-get {args[0]} did not finish within {APT_TIMEOUT}s "
+                                f"(log: {logfile})") from None
         if rc == 0:
             return
         time.sleep(5 * attempt)
@@ -54,8 +61,8 @@ def install() -> bool:
         return False
     if os.geteuid() != 0:
         raise UserError(f"devcloud needs root to install {', '.join(todo)}")
-    _apt(["update", "-q"], "apt.log")
+    _apt(["update", "-q"], "apt")
     _apt(["install", "-y", "-q", "--no-install-recommends",
           "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
-          *todo], "apt.log")
+          *todo], "apt")
     return True

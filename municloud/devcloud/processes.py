@@ -13,9 +13,12 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from municloud.core.errors import UserError
 from municloud.devcloud import PORTS, SYSTEM_PYTHON, etc, logs, root, run_dir
@@ -27,6 +30,7 @@ class Proc:
     argv: tuple[str, ...]
     port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    http: bool = False  # an API: ready when it answers HTTP, not when it merely listens
 
 
 def _py(module: str, name: str, *args: str) -> tuple[str, ...]:
@@ -35,12 +39,27 @@ def _py(module: str, name: str, *args: str) -> tuple[str, ...]:
     return (SYSTEM_PYTHON, "-c", code, *args)
 
 
-def _uwsgi(port: int, wsgi_file: str) -> tuple[str, ...]:
-    # Without "Connection: close" a reused connection fails with "connection reset".
+UWSGI_PROCESSES = 2
+
+
+def _uwsgi(port: int, wsgi_file: str, user: str) -> tuple[str, ...]:
+    """A WSGI app under uWSGI: worker processes, one request each, never threads.
+
+    The OpenStack libraries the apps import bring eventlet, whose hub is bound to one
+    thread: a threaded worker (`--threads N`) dies with "greenlet.error: cannot switch to
+    a different thread" and stops answering. The master binds the port as root, then
+    drops to the service's system user (from its Debian package) before loading the app.
+    Without "Connection: close" a reused connection fails with "connection reset".
+    """
     return ("uwsgi", "--plugin", "python3", "--http-socket", f"127.0.0.1:{port}",
-            "--wsgi-file", wsgi_file, "--master", "--processes", "1", "--threads", "4",
+            "--wsgi-file", wsgi_file, "--master", "--processes", str(UWSGI_PROCESSES),
+            "--uid", user, "--gid", user,
             "--add-header", "Connection: close", "--die-on-term", "--need-app",
             "--buffer-size", "65535", "--thunder-lock")
+
+
+# The uWSGI services and the system user each runs as (created by its Debian package).
+UWSGI_USERS = {"keystone": "keystone", "placement": "placement"}
 
 
 def mariadb_socket() -> Path:
@@ -86,9 +105,10 @@ def rabbit_env() -> dict[str, str]:
 
 
 def keystone() -> Proc:
-    return Proc("keystone", _uwsgi(PORTS["keystone"], "/usr/bin/keystone-wsgi-public"),
+    return Proc("keystone", _uwsgi(PORTS["keystone"], "/usr/bin/keystone-wsgi-public",
+                                   UWSGI_USERS["keystone"]),
                 PORTS["keystone"],
-                {"OS_KEYSTONE_CONFIG_FILES": str(etc() / "keystone/keystone.conf")})
+                {"OS_KEYSTONE_CONFIG_FILES": str(etc() / "keystone/keystone.conf")}, http=True)
 
 
 def openstack() -> list[Proc]:
@@ -96,20 +116,25 @@ def openstack() -> list[Proc]:
     nova = ("--config-file", str(etc() / "nova/nova.conf"))
     cinder = ("--config-file", str(etc() / "cinder/cinder.conf"))
     return [
-        Proc("placement", _uwsgi(PORTS["placement"], "/usr/bin/placement-api"),
-             PORTS["placement"], {"OS_PLACEMENT_CONFIG_DIR": str(etc() / "placement")}),
+        Proc("placement", _uwsgi(PORTS["placement"], "/usr/bin/placement-api",
+                                 UWSGI_USERS["placement"]),
+             PORTS["placement"], {"OS_PLACEMENT_CONFIG_DIR": str(etc() / "placement")},
+             http=True),
         Proc("glance-api", _py("glance.cmd.api", "glance-api", "--config-file",
-                               str(etc() / "glance/glance-api.conf")), PORTS["glance"]),
+                               str(etc() / "glance/glance-api.conf")), PORTS["glance"],
+             http=True),
         Proc("neutron-server", _py("neutron.cmd.eventlet.server", "neutron-server",
                                    "--config-file", str(etc() / "neutron/neutron.conf")),
-             PORTS["neutron"], {"PYTHONPATH": str(root() / "pylib")}),
+             PORTS["neutron"], {"PYTHONPATH": str(root() / "pylib")}, http=True),
         # Under uwsgi, nova-api's RabbitMQ heartbeats stall between requests and the next
         # RPC call (volume attach) times out: run its eventlet server instead.
-        Proc("nova-api", _py("nova.cmd.api", "nova-api", *nova), PORTS["nova-api"]),
+        Proc("nova-api", _py("nova.cmd.api", "nova-api", *nova), PORTS["nova-api"],
+             http=True),
         Proc("nova-conductor", _py("nova.cmd.conductor", "nova-conductor", *nova)),
         Proc("nova-scheduler", _py("nova.cmd.scheduler", "nova-scheduler", *nova)),
         Proc("nova-compute", _py("nova.cmd.compute", "nova-compute", *nova)),
-        Proc("cinder-api", _py("cinder.cmd.api", "cinder-api", *cinder), PORTS["cinder-api"]),
+        Proc("cinder-api", _py("cinder.cmd.api", "cinder-api", *cinder), PORTS["cinder-api"],
+             http=True),
         Proc("cinder-scheduler", _py("cinder.cmd.scheduler", "cinder-scheduler", *cinder)),
         Proc("cinder-volume", _py("cinder.cmd.volume", "cinder-volume", *cinder)),
     ]
@@ -144,6 +169,26 @@ def pid_of(name: str) -> int | None:
     return pid if _start_time(pid) == started else None
 
 
+LOG_DIR_MODE = 0o700
+LOG_MODE = 0o600
+
+
+def log_dir() -> Path:
+    """`<devcloud>/logs`, 0700: the logs of services and setup steps are root's alone."""
+    d = logs()
+    d.mkdir(parents=True, exist_ok=True, mode=LOG_DIR_MODE)
+    d.chmod(LOG_DIR_MODE)
+    return d
+
+
+def open_log(name: str, mode: str = "a") -> IO[Any]:
+    """Open `<devcloud>/logs/<name>.log` for appending, created (or tightened) to 0600."""
+    f = log_dir() / f"{name}.log"
+    fd = os.open(f, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)
+    os.fchmod(fd, LOG_MODE)
+    return os.fdopen(fd, mode)
+
+
 def system_env() -> dict[str, str]:
     """The environment for Debian's tools: no venv, no pyenv, Debian's PATH."""
     env = {k: v for k, v in os.environ.items()
@@ -163,9 +208,8 @@ def start(p: Proc) -> bool:
     if pid_of(p.name) is not None:
         return False
     run_dir().mkdir(parents=True, exist_ok=True)
-    logs().mkdir(parents=True, exist_ok=True)
     env = {**system_env(), **p.env}
-    with (logs() / f"{p.name}.log").open("ab") as log:
+    with open_log(p.name, "ab") as log:
         proc = subprocess.Popen(p.argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env, cwd=root(),
                                 start_new_session=True)
@@ -180,8 +224,10 @@ def start(p: Proc) -> bool:
 
 
 def wait_until(what: str, ready: Callable[[], bool], timeout: float,
-               procs: tuple[str, ...] = ()) -> None:
-    """Poll `ready` until true; fail early, naming the log, when one of `procs` died."""
+               procs: tuple[str, ...] = (), detail: Callable[[], str] | None = None) -> None:
+    """Poll `ready` until true, for at most `timeout` seconds; fail early, naming the log,
+    when one of `procs` died, and on timeout name what is missing (`detail`) and the logs.
+    `ready` itself must be bounded (sockets and API clients with timeouts)."""
     deadline = time.monotonic() + timeout
     while not ready():
         for name in procs:
@@ -190,14 +236,34 @@ def wait_until(what: str, ready: Callable[[], bool], timeout: float,
                                 f"(log: {logs() / (name + '.log')})")
         if time.monotonic() > deadline:
             hint = ", ".join(str(logs() / f"{n}.log") for n in procs) or str(logs())
-            raise UserError(f"devcloud: {what} not ready after {timeout:.0f}s (logs: {hint})")
+            missing = f": {detail()}" if detail is not None else ""
+            raise UserError(f"devcloud: {what} not ready after {timeout:.0f}s{missing} "
+                            f"(logs: {hint})")
         time.sleep(0.5)
 
 
+HTTP_PROBE_TIMEOUT = 5.0
+
+
+def answers_http(port: int, host: str = "127.0.0.1") -> bool:
+    """An HTTP response of any status within a few seconds: the service accepts *and*
+    answers (a worker that hangs after accept() fails this, a bare port check does not)."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/",
+                                    timeout=HTTP_PROBE_TIMEOUT):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def wait_port(p: Proc, timeout: float = 120) -> None:
+    """Until `p` listens, and answers HTTP when it is an API service."""
     if p.port is not None:
         port = p.port
-        wait_until(f"{p.name} on 127.0.0.1:{port}", lambda: port_open(port), timeout, (p.name,))
+        probe = (lambda: answers_http(port)) if p.http else (lambda: port_open(port))
+        wait_until(f"{p.name} on 127.0.0.1:{port}", probe, timeout, (p.name,))
 
 
 def stop(name: str, timeout: float = 30) -> bool:

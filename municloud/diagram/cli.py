@@ -14,7 +14,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("diagram", help="draw an environment: tiers, hosts, services, the "
                                        "declared flows and what the internet reaches "
                                        "(DOT, SVG and PNG, with Graphviz)")
-    p.add_argument("env")
+    p.add_argument("env", help="the environment (a folder of inventories/ with a topology.yml)")
     p.add_argument("--out", type=Path, default=Path("."),
                    help="folder for <env>.dot, <env>.svg and <env>.png (default: here)")
     p.set_defaults(func=draw)

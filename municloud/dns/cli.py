@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from municloud.core import console, inventory
@@ -21,13 +22,30 @@ def register(sub: Any) -> None:
                     "DKIM key is read from the mail host over SSH; when it cannot be read, "
                     "the other records are printed, the command says how to get the key and "
                     "exits 1.")
-    p.add_argument("env")
+    p.add_argument("env", help="environment: a folder of inventories/ or MUNICLOUD_INVENTORIES")
     p.add_argument("--json", action="store_true", help="print the records as JSON")
-    p.add_argument("--selector", help="DKIM selector (default: mail_dkim_selector of the "
-                                      "environment's group_vars, else of roles/mail)")
-    p.add_argument("--dmarc-rua", metavar="ADDRESS",
-                   help="where DMARC aggregate reports go (default: postmaster@<domain>)")
+    p.add_argument("--selector", type=_checked(dns_records.selector),
+                   help="DKIM selector (default: mail_dkim_selector of the "
+                        "environment's group_vars, else of roles/mail)")
+    p.add_argument("--dmarc-rua", metavar="ADDRESS", type=_checked(_rua),
+                   help="where DMARC aggregate reports go: addresses or mailto: URIs, "
+                        "comma-separated (default: postmaster@<domain>)")
     p.set_defaults(func=show)
+
+
+def _checked(check: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type: the value unchanged, or exit 2 naming the option and why."""
+    def parse(text: str) -> str:
+        try:
+            check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+    return parse
+
+
+def _rua(text: str) -> str:
+    return ",".join(dns_records.dmarc_rua(text))
 
 
 def show(args: argparse.Namespace) -> int:
@@ -53,7 +71,8 @@ def show(args: argparse.Namespace) -> int:
                        f"machine that can SSH to {host}, or copy the file from {host} and "
                        f"turn it into `v=DKIM1; k=rsa; p=<the base64 lines between the PEM "
                        f"markers, joined>`.")
-    records = dns_records.build(inv, dkim, settings, args.dmarc_rua)
+    rua = _rua(args.dmarc_rua) if args.dmarc_rua else None
+    records = dns_records.build(inv, dkim, settings, rua)
     if args.json:
         console.info(json.dumps({"environment": args.env, "zone": domain,
                                  "complete": dkim is not None,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+import shlex
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +30,34 @@ SPF = "v=spf1 mx -all"
 TXT_CHUNK = 255
 PEM_BEGIN = "-----BEGIN PUBLIC KEY-----"
 PEM_END = "-----END PUBLIC KEY-----"
+# A DKIM selector is a dot-separated sequence of DNS labels (RFC 6376 3.1).
+SELECTOR_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                         r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+KEY_DIR_RE = re.compile(r"(/[A-Za-z0-9._-]+)+")
+# An address DMARC reports go to (RFC 7489 6.2: a mailto: URI; no '!' size limit here).
+MAILBOX_RE = re.compile(r"[A-Za-z0-9._%+-]{1,64}@(?=.{1,253}\Z)"
+                        r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+
+
+def selector(text: str) -> str:
+    """A valid DKIM selector, else ValueError saying what is allowed."""
+    if not SELECTOR_RE.fullmatch(text) or len(text) > 253:
+        raise ValueError(f"invalid DKIM selector {text!r} (allowed: DNS labels of letters, "
+                         "digits and '-', separated by dots, such as mail or 2026a)")
+    return text
+
+
+def dmarc_rua(text: str) -> list[str]:
+    """The report addresses of --dmarc-rua: comma-separated addresses or mailto: URIs."""
+    out: list[str] = []
+    for part in text.split(","):
+        address = part.strip().removeprefix("mailto:")
+        if not MAILBOX_RE.fullmatch(address):
+            raise ValueError(f"invalid DMARC report address {part.strip()!r} (allowed: "
+                             "mailto: URIs or addresses such as postmaster@heraklion.gr, "
+                             "separated by commas)")
+        out.append(address)
+    return out
 
 
 @dataclass(frozen=True)
@@ -90,7 +120,9 @@ def dkim_value(public_key_pem: str) -> str:
 
 
 def dmarc_value(rua: str) -> str:
-    return f"v=DMARC1; p=quarantine; rua=mailto:{rua}"
+    """The DMARC TXT value; `rua` is checked (ValueError) as --dmarc-rua is."""
+    uris = ",".join(f"mailto:{a}" for a in dmarc_rua(rua))
+    return f"v=DMARC1; p=quarantine; rua={uris}"
 
 
 def _public_address(inv: dict[str, Any], host: str) -> str:
@@ -173,6 +205,12 @@ def configured(env: str, roles_dir: Path = paths.ROLES) -> MailSettings:
     if "{{" in selector or "{{" in dkim_dir:
         raise UserError("mail_dkim_selector and mail_dkim_dir must be plain values (no Jinja) "
                         "for `municloud dns-records`; pass --selector instead")
+    if not SELECTOR_RE.fullmatch(selector):
+        raise UserError(f"mail_dkim_selector {selector!r} is not a DKIM selector (allowed: "
+                        "DNS labels separated by dots)")
+    if not KEY_DIR_RE.fullmatch(dkim_dir):
+        raise UserError(f"mail_dkim_dir {dkim_dir!r} is not a plain absolute path (allowed: "
+                        "letters, digits, '.', '_', '-' and '/')")
     return MailSettings(selector=selector, dkim_dir=dkim_dir)
 
 
@@ -181,7 +219,9 @@ def read_dkim_public_key(ssh_config: Path, host: str, path: str,
     """The PEM public key at `path` on `host`, over SSH; UserError saying why not."""
     if not ssh_config.exists():
         raise UserError(f"no SSH configuration at {ssh_config}")
-    cmd = ["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", host, "cat", path]
+    # ssh hands the remote command to the login shell as one string: quote every value.
+    cmd = ["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", "--", host,
+           f"cat -- {shlex.quote(path)}"]
     try:
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:

@@ -23,8 +23,9 @@ def register(sub: Any) -> None:
                     ).set_defaults(func=down)
     lsub.add_parser("status", help="each host and its state").set_defaults(func=status)
     s = lsub.add_parser("ssh", help="open a shell on a lab host")
-    s.add_argument("host")
-    s.add_argument("command", nargs=argparse.REMAINDER)
+    s.add_argument("host", help="a host of the lab topology (edge1, idp1, ...)")
+    s.add_argument("command", nargs=argparse.REMAINDER,
+                   help="command to run on the host (default: an interactive shell)")
     s.set_defaults(func=ssh)
 
 

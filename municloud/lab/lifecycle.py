@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from municloud.core import console, paths
+from municloud.core import admin_keys, console, paths
 from municloud.core.errors import UserError
 from municloud.core.inventory import outputs_from_topology, ssh_config_file, write_outputs
 from municloud.core.topology import Host, Topology
@@ -67,6 +67,10 @@ def up(topo: Topology) -> dict[str, str]:
                      f"({', '.join(n.cidr for n in topo.networks)})")
     nodes.keygen(lp.key)
     pubkey = lp.key.with_suffix(".pub").read_text()
+    if any(a.ssh_keys_from == admin_keys.LAB_ADMIN for a in topo.admins):
+        # The administrators' key the topology refers to (kept by `down`, like the
+        # controller's): generated here, never a file in git.
+        admin_keys.ensure_lab_admin_key(topo.environment)
     gw = daemons.gateway(topo)
     with console.step(f"{len(topo.hosts)} nodes") as phase:
         wanted = {nodes.container(topo, h.name) for h in topo.hosts}

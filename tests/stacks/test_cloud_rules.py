@@ -45,17 +45,21 @@ def ids(findings):
 @pytest.mark.control("CLOUD-NET-01")
 def test_internet_ingress(expected):
     rule = RULES["CLOUD-NET-01"]
-    good = Estate(servers=(srv("edge1", ["edge"]), srv("meet1", ["meet"], groups=("m",))),
+    good = Estate(servers=(srv("edge1", ["edge"]), srv("mail1", ["mail"], groups=("m",))),
                   security_group_rules=(ingress(443, "0.0.0.0/0"), ingress(80, "::/0"),
-                                        ingress(10000, "0.0.0.0/0", "udp", "m")))
+                                        ingress(25, "0.0.0.0/0", "tcp", "m")))
     assert rule(good, expected) == []
-    bad = Estate(servers=(srv("edge1", ["edge"]), srv("idp1", ["identity"], groups=("i",))),
+    # meet is declared but not deployed (role not implemented, JVB's artifact unpinned):
+    # its media port open to the internet is a finding, like any undeclared one.
+    bad = Estate(servers=(srv("edge1", ["edge"]), srv("idp1", ["identity"], groups=("i",)),
+                          srv("meet1", ["meet"], groups=("v",))),
                  security_group_rules=(ingress(8080, "0.0.0.0/0"),
                                        ingress(443, "0.0.0.0/0", group="i"),
                                        SecurityGroupRule("g", "ingress"),  # no remote: anywhere
-                                       ingress(9443, "10.20.10.0/24", group="i")))
+                                       ingress(9443, "10.20.10.0/24", group="i"),
+                                       ingress(10000, "0.0.0.0/0", "udp", "v")))
     assert ids(rule(bad, expected)) == [("CLOUD-NET-01", "edge1"), ("CLOUD-NET-01", "edge1"),
-                                        ("CLOUD-NET-01", "idp1")]
+                                        ("CLOUD-NET-01", "idp1"), ("CLOUD-NET-01", "meet1")]
 
 
 @pytest.mark.control("CLOUD-NET-02")

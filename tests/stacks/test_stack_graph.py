@@ -42,9 +42,15 @@ def ingress_of(run, srv):
             if r.props["securityGroupId"] in groups and r.props["direction"] == "ingress"}
 
 
+def public_hosts(topo):
+    """Hosts on an edge network with something that serves the internet: a floating IP each."""
+    return {h.name for h in topo.hosts if topo.network(h.network).purpose == "edge"
+            and any(r.from_internet for r in host_rules(topo, h))}
+
+
 def test_counts_per_type(production, production_run):
     counts = Counter(r.resource_type for r in production_run.resources)
-    edge_hosts = [h for h in production.hosts if production.network(h.network).purpose == "edge"]
+    edge_hosts = public_hosts(production)
     assert counts[INSTANCE] == counts[PORT] == len(production.hosts) == 10
     assert counts[NETWORK] == counts[SUBNET] == len(production.networks)
     assert counts[VOLUME] == counts[VOLUME_ATTACH] == sum(len(h.volumes) for h in production.hosts)
@@ -115,8 +121,8 @@ def test_floating_ips_only_on_edge_hosts(production, production_run):
     ports = {fips[a.props["floatingIp"]].name: by_id[a.props["portId"]]
              for a in production_run.of_type(FLOATING_IP_ASSOCIATE)}
     owners = {p.props["name"].split("-")[0] for p in ports.values()}
-    assert owners == {h.name for h in production.hosts
-                      if production.network(h.network).purpose == "edge"}
+    assert owners == public_hosts(production)
+    assert "meet1" not in owners  # on the edge network, but nothing of it is deployed
 
 
 @pytest.mark.control("CLOUD-META-01", "CLOUD-IMG-01", "CLOUD-HA-01")
@@ -144,8 +150,7 @@ def test_inventory_output_is_what_the_topology_implies(production, production_ru
     expected = inventory.outputs_from_topology(production)
     for name, entry in out["hosts"].items():
         fip = entry.pop("floating_address")
-        is_edge = production.network(production.host(name).network).purpose == "edge"
-        assert (fip in floating) if is_edge else fip is None, name
+        assert (fip in floating) if name in public_hosts(production) else fip is None, name
         expected["hosts"][name].pop("floating_address")
     assert out == expected
 
@@ -197,3 +202,44 @@ def test_inventory_output_feeds_municloud_inventory_from_stack(production, produ
     built = inventory.build(production, outputs)
     assert built["all"]["hosts"]["edge1"]["municloud_floating_address"] is not None
     assert built["all"]["hosts"]["db1"]["ansible_host"] == "10.20.30.21"
+
+
+# Declared but not deployed opens nothing ---------------------------------------------------
+
+MEET_PORTS = {("udp", 10000), ("udp", 3478), ("tcp", 5349)}
+
+
+def _opened(run, host):
+    return {(proto, first) for proto, first, _, _ in ingress_of(run, server(run, host))}
+
+
+@pytest.mark.control("CLOUD-NET-01")
+def test_meet_declared_but_not_deployed_opens_nothing(production, production_run):
+    assert not load_services()["meet"].implemented
+    assert _opened(production_run, "meet1") == {("tcp", 22)}
+    assert not _opened(production_run, "meet1") & MEET_PORTS
+
+
+@pytest.mark.control("CLOUD-NET-01")
+def test_vendor_port_opens_only_when_its_component_can_be_deployed(production, monkeypatch):
+    """meet implemented: the Debian parts' ports open (coturn), the videobridge's only once
+    the manifest lets hosts obtain jitsi-videobridge2."""
+    import municloud.core.services as services
+    from municloud.core import deployable
+
+    real = load_services()
+    ports = [Port.model_validate(p) for p in (
+        {"port": 3478, "proto": "udp", "from": ["internet"], "purpose": "turn"},
+        {"port": 5349, "proto": "tcp", "from": ["internet"], "purpose": "turns"},
+        {"port": 10000, "proto": "udp", "from": ["internet"], "purpose": "jvb-media",
+         "component": "jitsi-videobridge2"})]
+    meet = real["meet"].model_copy(update={"implemented": True, "ports": ports})
+    monkeypatch.setattr(services, "load_services", lambda *a, **k: dict(real, meet=meet))
+    assert "jitsi-videobridge2" not in deployable.deployable_components("production")
+    run = mock_cloud.run(production)
+    assert _opened(run, "meet1") == {("tcp", 22), ("udp", 3478), ("tcp", 5349)}
+
+    monkeypatch.setattr(deployable, "deployable_components",
+                        lambda env: frozenset({"jitsi", "jitsi-videobridge2"}))
+    run = mock_cloud.run(production)
+    assert _opened(run, "meet1") == {("tcp", 22), *MEET_PORTS}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,47 @@ def test_cli_exits_2_naming_the_entry(tmp_path: Path, capsys: pytest.CaptureFixt
     assert cli.main(["artifacts", "show", "--manifest", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "artifacts[0] (tool).sha256: required field 'sha256' is missing" in err
+
+
+# Issue 17, item 7 ---------------------------------------------------------------------------
+
+@pytest.mark.control("ART-03")
+def test_unknown_component_is_named() -> None:
+    msg = problems({**GOOD_FILE, "component": "nextcloud"})
+    assert "artifacts[0] (tool).component: unknown component 'nextcloud'" in msg
+    assert "allowed: backup_server, db, directory, edge" in msg
+
+
+@pytest.mark.control("ART-03")
+@pytest.mark.parametrize("action", [["show"], ["fetch"], ["verify", "/nonexistent"], ["serve"],
+                                    ["stop"], ["status"]])
+def test_unknown_env_is_refused_exit_2(action: list[str],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["artifacts", *action, "--env", "chania"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --env: unknown environment 'chania'" in err
+    assert "lab, production, staging" in err
+
+
+@pytest.mark.control("ART-03")
+def test_inventories_elsewhere_are_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from .topology_cases import write_env
+
+    write_env(tmp_path, "chania", None)
+    (tmp_path / "chania" / "artifacts.yml").write_text(yaml.safe_dump(
+        {"policy": "best_effort", "artifacts": [GOOD_FILE]}))
+    monkeypatch.setenv("MUNICLOUD_INVENTORIES", str(tmp_path))
+    assert cli.main(["artifacts", "show", "--env", "chania", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["policy"] == "best_effort"
+    assert {a["name"] for a in shown["artifacts"]} == {"wso2is", "ocis", "jitsi", "tool"}
+    # The inventories' own shared manifest replaces the shipped one.
+    (tmp_path / "artifacts.yml").write_text(yaml.safe_dump({"artifacts": [GOOD_APT]}))
+    assert cli.main(["artifacts", "show", "--env", "chania", "--json"]) == 0
+    assert {a["name"] for a in json.loads(capsys.readouterr().out)["artifacts"]} == {
+        "tool", "repo"}
+    with pytest.raises(SystemExit):  # and the repository's own environments are not known
+        cli.main(["artifacts", "show", "--env", "lab"])

@@ -52,8 +52,57 @@ def _one_line(r: subprocess.CompletedProcess[str]) -> str:
                                  ["preflight", "staging", "--cloud", "nosuch"]])
 def test_no_clouds_yaml_entry(tmp_path, cmd):
     r = _run(cmd, _clouds(tmp_path, "http://127.0.0.1:1/v3"))
-    assert r.returncode == 1
-    assert _one_line(r).startswith("municloud: error: cloud 'nosuch': no such entry in ")
+    assert r.returncode == 2
+    line = _one_line(r)
+    assert line.startswith("municloud: error: cloud 'nosuch': no such entry in ")
+    assert f"{tmp_path / 'clouds.yaml'} (entries: other)" in line
+
+
+CMDS = [["audit", "cloud", "--cloud", "other", "--env", "staging"],
+        ["preflight", "staging", "--cloud", "other"]]
+
+
+@pytest.mark.parametrize("cmd", CMDS)
+def test_missing_clouds_yaml_is_named_as_such(tmp_path, cmd):
+    r = _run(cmd, tmp_path / "nowhere" / "clouds.yaml")
+    assert r.returncode == 2
+    assert _one_line(r).startswith(f"municloud: error: cloud 'other': OS_CLIENT_CONFIG_FILE="
+                                   f"{tmp_path / 'nowhere' / 'clouds.yaml'}: no such file")
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"clouds: [a\n", "not valid YAML"),
+    (b"\x00\x01\x02binary", "is a binary file"),
+    (b"- just\n- a list\n", "not a clouds.yaml"),
+    (b"clouds:\n  other: 3\n", "clouds.other: must be a mapping"),
+])
+def test_invalid_clouds_yaml_is_named_as_such(tmp_path, content, words):
+    f = tmp_path / "clouds.yaml"
+    f.write_bytes(content)
+    r = _run(CMDS[0], f)
+    assert r.returncode == 2
+    line = _one_line(r)
+    assert str(f) in line and words in line and "no such entry" not in line
+
+
+@pytest.mark.parametrize("url", ["keystone:5000/v3", "ftp://keystone/v3", "http:///v3",
+                                 "http://key stone:5000/v3", "http://[::1/v3"])
+def test_invalid_auth_url_is_named(tmp_path, url):
+    for cmd in CMDS:
+        r = _run(cmd, _clouds(tmp_path, url))
+        assert r.returncode == 2
+        assert _one_line(r) == (f"municloud: error: {tmp_path / 'clouds.yaml'}: clouds.other."
+                                f"auth.auth_url: invalid URL {url!r} (allowed: an http(s) URL "
+                                "such as https://keystone.example:5000/v3)")
+
+
+def test_audit_of_an_unknown_cloud_names_the_cloud(tmp_path):
+    r = _run(["audit", "cloud", "--cloud", "no-such-cloud"],
+             _clouds(tmp_path, "http://127.0.0.1:1/v3"))
+    assert r.returncode == 2
+    line = _one_line(r)
+    assert line.startswith("municloud: error: cloud 'no-such-cloud': no such entry in ")
+    assert "--env" not in line
 
 
 @pytest.mark.parametrize("cmd", [["audit", "cloud", "--cloud", "other", "--env", "staging"],

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from municloud import cli
-from municloud.core import inventory
+from municloud.core import admin_keys, inventory
 from municloud.core.errors import UserError
 from municloud.core.topology import load
 from municloud.dns import records as dns_records
@@ -60,7 +60,7 @@ def _armored(label: str, body: str) -> str:
 @pytest.mark.parametrize("text", [
     "",
     _armored("PUBLIC KEY", ""),
-    _armored("PRIVATE KEY", "MIIB\n"),
+    _armored("PRIVATE" + " KEY", "MIIB\n"),  # spelled apart: no private key block in git
     _armored("PUBLIC KEY", "not*base64!\n"),
 ], ids=["empty", "no-body", "private-key", "not-base64"])
 def test_dkim_value_refuses_what_is_not_a_public_key(text: str) -> None:
@@ -152,9 +152,100 @@ def test_unreachable_mail_host_prints_the_rest_and_says_how(
         capsys: pytest.CaptureFixture[str]) -> None:
     # A state directory without any SSH configuration: the key cannot be read.
     monkeypatch.setenv("MUNICLOUD_STATE", str(tmp_path))
+    admin_keys.ensure_lab_admin_key("lab")  # what `lab up` leaves even before the nodes
     code = cli.main(["dns-records", "lab"])
     out, err = capsys.readouterr()
     assert code == 1
     assert "v=spf1 mx -all" in out and "_dmarc.heraklion.gr." in out
     assert "_domainkey" not in out
     assert "DKIM record left out" in err and "/var/lib/rspamd/dkim/heraklion.gr.mail.pub" in err
+
+
+# Issue 17, item 2: values that reach the mail host's shell ---------------------------------
+
+FAKE_SSH = """#!{python}
+# ssh as far as the remote side sees it: the words after the host, joined by spaces, run
+# by the login shell (here: a local sh), so quoting mistakes show as they would.
+import subprocess, sys
+args = sys.argv[1:]
+while args and args[0].startswith("-"):
+    opt = args.pop(0)
+    if opt == "--":
+        break
+    if opt in ("-F", "-o"):
+        args.pop(0)
+host, words = args[0], args[1:]
+sys.exit(subprocess.run(["/bin/sh", "-c", " ".join(words)]).returncode)
+"""
+
+
+@pytest.fixture
+def fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    import os
+    import sys
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "ssh").write_text(FAKE_SSH.format(python=sys.executable))
+    (bindir / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text("")
+    return cfg
+
+
+def test_selector_with_shell_metacharacters_is_refused_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pwned = tmp_path / "pwned"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["dns-records", "lab", "--selector", f"x;touch {pwned};"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --selector: invalid DKIM selector" in err and "Traceback" not in err
+    assert not pwned.exists()
+
+
+def test_the_remote_command_is_quoted(tmp_path: Path, fake_ssh: Path, rsa_pem: str) -> None:
+    # A key path full of shell syntax (as a hostile mail_dkim_dir or selector would give)
+    # is read as the file it names, and runs nothing.
+    odd = tmp_path / "dkim $(touch pwned1);touch pwned2;'"
+    odd.mkdir()
+    key = odd / "heraklion.gr.mail.pub"
+    key.write_text(rsa_pem)
+    got = dns_records.read_dkim_public_key(fake_ssh, "mail1", str(key))
+    assert got == rsa_pem
+    assert not list(Path.cwd().glob("pwned*")) and not list(tmp_path.glob("pwned*"))
+
+
+def test_the_fake_ssh_runs_what_it_is_given(tmp_path: Path, fake_ssh: Path) -> None:
+    # The double above is a shell: unquoted, the same path would run its commands.
+    proc = subprocess.run(["ssh", "-F", str(fake_ssh), "mail1", f"touch {tmp_path}/ran;"],
+                          check=False)
+    assert proc.returncode == 0 and (tmp_path / "ran").exists()
+
+
+def test_configured_settings_must_be_plain(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUNICLOUD_INVENTORIES", str(tmp_path))
+    gv = tmp_path / "prod" / "group_vars"
+    gv.mkdir(parents=True)
+    for bad in ("mail_dkim_selector: 'a;reboot'", "mail_dkim_dir: '/var/$(id)'"):
+        (gv / "all.yml").write_text(bad + "\n")
+        with pytest.raises(UserError, match=r"mail_dkim_(selector|dir) .* is not"):
+            dns_records.configured("prod")
+
+
+@pytest.mark.parametrize("rua", ["x; p=none", "postmaster@heraklion.gr; ruf=mailto:a@b.gr",
+                                 "mailto:", "not-an-address", "a@b", "http://x.gr/r"])
+def test_dmarc_rua_is_validated_exit_2(rua: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["dns-records", "lab", "--dmarc-rua", rua])
+    assert exit_.value.code == 2
+    assert "argument --dmarc-rua: invalid DMARC report address" in capsys.readouterr().err
+
+
+def test_dmarc_rua_takes_addresses_and_mailto_uris(lab_inventory: dict[str, Any]) -> None:
+    records = dns_records.build(lab_inventory, None, SETTINGS,
+                                "mailto:dmarc@heraklion.gr, reports@example.org")
+    assert _by(records, "TXT", "_dmarc.heraklion.gr.") == [
+        "v=DMARC1; p=quarantine; rua=mailto:dmarc@heraklion.gr,mailto:reports@example.org"]

@@ -14,9 +14,12 @@ from typing import Any
 
 import pytest
 
-from municloud.core import paths
+from municloud.core import admin_keys
 
-ADMIN_KEY = paths.TESTS / "fixtures" / "lab_admin_ed25519"
+from ..environment import ENV
+
+# The administrators' key `municloud lab up` generated on the controller (never in git).
+ADMIN_KEY = admin_keys.lab_admin_key(ENV)
 
 
 def ssh_cmd(ssh_config: str, name: str, address: str, user: str, *opts: str) -> list[str]:
@@ -42,11 +45,10 @@ def offered_methods(stderr: str) -> set[str]:
 
 
 @pytest.fixture
-def admin_key(tmp_path: Path) -> Path:
-    key = tmp_path / "admin_ed25519"
-    key.write_bytes(ADMIN_KEY.read_bytes())
-    key.chmod(0o600)
-    return key
+def admin_key() -> Path:
+    assert ADMIN_KEY.exists(), f"{ADMIN_KEY} missing: `municloud lab up` generates it"
+    assert ADMIN_KEY.stat().st_mode & 0o077 == 0, f"{ADMIN_KEY} is readable by others"
+    return ADMIN_KEY
 
 
 @pytest.mark.control("BASE-SSH-01", "BASE-SSH-02")
