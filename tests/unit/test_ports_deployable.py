@@ -35,7 +35,7 @@ def test_services_not_implemented_open_nothing(env: str) -> None:
     topo = topology.load(env)
     declared = load_services()
     not_implemented = {n for n, s in declared.items() if not s.implemented}
-    assert {"identity", "files", "meet"} <= not_implemented  # the vendor roles, for now
+    assert {"files", "meet"} <= not_implemented  # the vendor roles, for now (identity is)
     inv = inventory.build(topo)
     for h in topo.hosts:
         rules = ports.host_rules(topo, h)
