@@ -29,12 +29,19 @@ def register(sub: Any) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
+    from municloud.identity import declaration
+
     topo = topology.load(args.env)
     for warning in topology.warnings(topo):
         console.warn(f"{topology._shown(topology.topology_file(args.env))}: {warning}")
     console.info(f"{topology._shown(topology.topology_file(args.env))}: OK "
                  f"({len(topo.hosts)} hosts, {len(topo.networks)} networks, "
                  f"{len(topo.services())} services)")
+    ident = declaration.load(topo)
+    if ident is not None:
+        console.info(f"{topology._shown(declaration.identity_file(args.env))}: OK "
+                     f"(provider {ident.provider}, {len(ident.choices)} login choices, "
+                     f"{len(ident.relying_parties)} declared relying parties)")
     return 0
 
 

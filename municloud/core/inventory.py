@@ -139,6 +139,7 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
         all_vars["ansible_ssh_common_args"] = f"-F {ssh_config}"
     hosts: dict[str, Any] = {}
     groups: dict[str, dict[str, Any]] = {}
+    identity = _identity(topo)
     for h in topo.hosts:
         out = outputs["hosts"][h.name]
         hosts[h.name] = {
@@ -153,9 +154,23 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
         }
         # What this host backs up, from its services' declarations (municloud.core.backup_sets).
         hosts[h.name]["municloud_backup_set"] = backup_sets.for_host(list(h.services))
+        # The single sign-on declaration (inventories/<env>/identity.yml), on the hosts
+        # that provide it (municloud.identity.declaration).
+        if identity is not None and "identity" in h.services:
+            hosts[h.name]["municloud_identity"] = identity
         for svc in h.services:
             groups.setdefault(svc, {"hosts": {}})["hosts"][h.name] = {}
     return {"all": {"vars": all_vars, "hosts": hosts, "children": groups}}
+
+
+def _identity(topo: Topology) -> dict[str, Any] | None:
+    from municloud.identity import declaration
+
+    ident = declaration.load(topo)
+    if ident is None:
+        return None
+    return declaration.export(ident, topo, declaration.oidc_consumers(topo),
+                              paths.secrets_dir(topo.environment))
 
 
 def for_env(env: str) -> dict[str, Any]:

@@ -222,4 +222,6 @@ def write_env(root: Path, env: str, case: Case | None) -> Path:
     d.mkdir(parents=True)
     (d / "topology.yml").write_text(yaml.safe_dump(data, sort_keys=False))
     (d / "municloud.yml").write_text("plugin: municloud_topology\n")
+    # A topology running identity needs its declaration (docs/identity.md): the lab's.
+    (d / "identity.yml").write_text((paths.INVENTORIES / "lab" / "identity.yml").read_text())
     return d / "topology.yml"

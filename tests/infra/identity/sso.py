@@ -1,0 +1,120 @@
+"""The single sign-on as a person's browser and a relying party see it, from the lab
+controller: the portal at the identity public name through the edge (names pinned to an
+edge address, TLS verified against the municipal CA), scripted logins and the
+authorization-code flow with PKCE."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+
+from ..webclient import EdgeSession, ca_file
+
+TOKEN_RE = re.compile(r'name="token"\s+value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Sso:
+    """What the tests need from the inventory."""
+
+    decl: dict[str, Any]
+    edge: str
+    ca: Path
+    secrets: Path
+    host: str
+
+    @property
+    def base(self) -> str:
+        return f"https://{self.decl['public_name']}"
+
+    def choice_key(self, name: str) -> str:
+        """LemonLDAP::NG's key of a login choice: its position and label
+        (templates/lemonldap/lmConf.json.j2)."""
+        for i, c in enumerate(self.decl["choices"], start=1):
+            if c["name"] == name:
+                return f"{i}_" + re.sub(r"[^A-Za-z0-9]+", "_", c["label"])
+        raise KeyError(name)
+
+    def rp(self, name: str) -> dict[str, Any]:
+        return next(r for r in self.decl["relying_parties"] if r["name"] == name)
+
+    def rp_secret(self, name: str) -> str:
+        return Path(self.rp(name)["client_secret_file"]).read_text().strip()
+
+    def browser(self) -> EdgeSession:
+        return EdgeSession(self.edge, [self.decl["public_name"]], self.ca)
+
+
+def from_inventory(lab: dict[str, Any]) -> Sso:
+    hosts = lab["all"]["hosts"]
+    idp = next(h for h, v in hosts.items() if "identity" in v["municloud_services"])
+    edge = next(v["municloud_address"] for v in hosts.values()
+                if "edge" in v["municloud_services"])
+    secrets_dir = lab["all"]["vars"]["municloud_secrets_dir"]
+    return Sso(hosts[idp]["municloud_identity"], edge, ca_file(secrets_dir),
+               Path(secrets_dir), idp)
+
+
+def form_token(page: str) -> str:
+    m = TOKEN_RE.search(page)
+    assert m, "the login form carries no CSRF token"
+    return html.unescape(m.group(1))
+
+
+def staff_login(sso: Sso, s: requests.Session, uid: str, password: str) -> dict[str, Any]:
+    """Log in with the staff choice; LemonLDAP::NG's JSON answer ({result, error, id})."""
+    key = sso.choice_key("staff")
+    page = s.get(f"{sso.base}/", params={"lmAuth": key}, timeout=30)
+    token = form_token(page.text)
+    r = s.post(f"{sso.base}/", data={"user": uid, "password": password, "token": token,
+                                     "lmAuth": key},
+               headers={"Accept": "application/json"}, timeout=30)
+    data: dict[str, Any] = r.json()
+    return data
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(
+        hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize(sso: Sso, s: requests.Session, rp: str, challenge: str | None,
+              nonce: str = "n-0") -> requests.Response:
+    """The relying party sends the browser to the authorize endpoint (not followed)."""
+    r = sso.rp(rp)
+    params = {"response_type": "code", "client_id": r["client_id"],
+              "redirect_uri": r["redirect_uris"][0], "scope": "openid profile email",
+              "state": secrets.token_hex(8), "nonce": nonce}
+    if challenge:
+        params.update(code_challenge=challenge, code_challenge_method="S256")
+    return s.get(f"{sso.base}/oauth2/authorize?{urlencode(params)}", allow_redirects=False,
+                 timeout=30)
+
+
+def code_from(resp: requests.Response, redirect_uri: str) -> str | None:
+    loc = resp.headers.get("Location", "")
+    if resp.status_code not in (302, 303) or not loc.startswith(redirect_uri):
+        return None
+    return parse_qs(urlsplit(loc).query).get("code", [None])[0]
+
+
+def token(sso: Sso, s: requests.Session, rp: str, code: str, verifier: str | None,
+          secret: str | None = None) -> requests.Response:
+    r = sso.rp(rp)
+    data = {"grant_type": "authorization_code", "code": code,
+            "redirect_uri": r["redirect_uris"][0]}
+    if verifier:
+        data["code_verifier"] = verifier
+    return s.post(f"{sso.base}/oauth2/token", data=data,
+                  auth=(r["client_id"], secret or sso.rp_secret(rp)), timeout=30)
