@@ -23,12 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from municloud.core import paths
 from municloud.core.errors import InvalidInput, Problem
+from municloud.core.services import LEVELS
 from municloud.core.topology import Topology, _shown
 from municloud.core.topology import _from_pydantic as _topology_problem
 
-# The access levels of the login page. TAXISnet = full, Google/Facebook = limited, a
-# staff account of the directory = staff. Relying parties accept a subset.
-LEVELS: tuple[str, ...] = ("full", "limited", "staff")
+# LEVELS: the access levels of the login page (TAXISnet = full, Google/Facebook =
+# limited, a staff account of the directory = staff), defined with the needs contract
+# (municloud.core.services); relying parties accept a subset.
 PROVIDERS: tuple[str, ...] = ("lemonldap", "wso2")
 # Upstream kinds: `directory` (staff: the municipality's LDAP, over LDAPS), `oidc` (an
 # OpenID Connect provider found through its issuer's discovery document: Google),
@@ -314,10 +315,8 @@ BRIDGE_CLIENT_ID = "identity"
 def oidc_consumers(topo: Topology) -> list[dict[str, Any]]:
     """The services' `needs.oidc_client`, as the inventory exports them
     (`municloud_consumers.oidc_client`)."""
-    try:
-        from municloud.core import needs  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:  # the needs contract has not landed: no service declares one yet
-        return []
+    from municloud.core import needs
+
     found: list[dict[str, Any]] = needs.consumers(topo).get("oidc_client", [])
     return found
 
