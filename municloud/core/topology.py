@@ -18,10 +18,10 @@ import binascii
 import ipaddress
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -223,17 +223,34 @@ def load(env: str, services: Mapping[str, Service] | None = None) -> Topology:
     return load_file(topology_file(env), load_services() if services is None else services)
 
 
-def load_file(path: Path, services: Mapping[str, Service]) -> Topology:
-    shown = _shown(path)
+def read_mapping(path: Path, shown: str) -> dict[str, Any]:
+    """An inventory file's YAML mapping, or InvalidInput naming the file."""
     data = yamlfile.load(path, shown)
     if not isinstance(data, dict):
         raise InvalidInput([Problem(shown, "", "must be a mapping", "a YAML mapping")])
+    return data
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(path: Path, model: type[M],
+              to_problem: Callable[[str, Any], Problem] | None = None) -> tuple[M, str]:
+    """An inventory file read and validated against its model (schema errors as Problems
+    naming the file and field), and the file's name as errors show it."""
+    shown = _shown(path)
+    data = read_mapping(path, shown)
     try:
-        topo = Topology.model_validate(data)
+        return model.model_validate(data), shown
     except ValidationError as exc:
-        raise InvalidInput([_from_pydantic(shown, e) for e in exc.errors()]) from exc
+        raise InvalidInput([(to_problem or _from_pydantic)(shown, e)
+                            for e in exc.errors()]) from exc
     except RecursionError:
         raise InvalidInput([Problem(shown, "", "nested too deeply")]) from None
+
+
+def load_file(path: Path, services: Mapping[str, Service]) -> Topology:
+    topo, shown = validated(path, Topology)
     problems = check(topo, shown, services)
     # In an environment's folder (it holds the inventory file municloud.yml), the
     # environment is the folder's name.

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from municloud.core import paths
 from municloud.core.errors import InvalidInput, Problem
 from municloud.core.services import LEVELS
-from municloud.core.topology import Topology, _shown
+from municloud.core.topology import Topology, _shown, validated
 from municloud.core.topology import _from_pydantic as _topology_problem
 
 # LEVELS: the access levels of the login page (TAXISnet = full, Google/Facebook =
@@ -178,15 +177,21 @@ def check(ident: Identity, topo: Topology, shown: str,
         add("provider", "the topology has no public name for identity",
             "public_names.identity in topology.yml")
 
-    seen: dict[str, int] = {}
+    def names_of(section: str, names: list[str]) -> None:
+        seen: dict[str, int] = {}
+        for i, name in enumerate(names):
+            if not NAME_RE.match(name):
+                add(f"{section}[{i}].name", f"invalid name {name!r}",
+                    "lower-case letters, digits, - and _")
+            if name in seen:
+                add(f"{section}[{i}].name",
+                    f"duplicate name {name!r} (also {section}[{seen[name]}])", "unique names")
+            seen.setdefault(name, i)
+
+    names_of("choices", [c.name for c in ident.choices])
+    names_of("relying_parties", [r.name for r in ident.relying_parties])
     for i, c in enumerate(ident.choices):
         at = f"choices[{i}]"
-        if not NAME_RE.match(c.name):
-            add(f"{at}.name", f"invalid name {c.name!r}", "lower-case letters, digits, - and _")
-        if c.name in seen:
-            add(f"{at}.name", f"duplicate choice {c.name!r} (also choices[{seen[c.name]}])",
-                "unique names")
-        seen.setdefault(c.name, i)
         if c.level not in LEVELS:
             add(f"{at}.level", f"choice {c.name!r}: unknown access level {c.level!r}", levels)
         for claim in c.claims:
@@ -239,18 +244,12 @@ def check(ident: Identity, topo: Topology, shown: str,
             add(f"level_descriptions.{lvl}", f"unknown access level {lvl!r}", levels)
 
     names = {c["service"] for c in consumers}
-    rp_seen: dict[str, int] = {}
     for i, rp in enumerate(ident.relying_parties):
         at = f"relying_parties[{i}]"
-        if not NAME_RE.match(rp.name):
-            add(f"{at}.name", f"invalid name {rp.name!r}", "lower-case letters, digits, - and _")
         if rp.name in names:
             add(f"{at}.name", f"relying party {rp.name!r} is the service {rp.name!r}, whose "
                 "client comes from its needs.oidc_client",
                 f"a name other than {', '.join(sorted(names))}")
-        if rp.name in rp_seen:
-            add(f"{at}.name", f"duplicate relying party {rp.name!r}", "unique names")
-        rp_seen.setdefault(rp.name, i)
         for field in ("redirect_uris", "post_logout_uris"):
             for k, uri in enumerate(getattr(rp, field)):
                 if not in_domain(uri, domain):
@@ -283,19 +282,7 @@ def check(ident: Identity, topo: Topology, shown: str,
 
 
 def load_file(path: Path, topo: Topology, consumers: list[dict[str, Any]]) -> Identity:
-    shown = _shown(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InvalidInput([Problem(shown, "", f"not valid YAML: {exc}")]) from exc
-    except OSError as exc:
-        raise InvalidInput([Problem(shown, "", f"cannot read: {exc.strerror}")]) from exc
-    if not isinstance(data, dict):
-        raise InvalidInput([Problem(shown, "", "must be a mapping", "a YAML mapping")])
-    try:
-        ident = Identity.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInput([_problem(shown, e) for e in exc.errors()]) from exc
+    ident, shown = validated(path, Identity, _problem)
     problems = check(ident, topo, shown, consumers)
     if problems:
         raise InvalidInput(problems)
