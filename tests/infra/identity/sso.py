@@ -116,5 +116,7 @@ def token(sso: Sso, s: requests.Session, rp: str, code: str, verifier: str | Non
             "redirect_uri": r["redirect_uris"][0]}
     if verifier:
         data["code_verifier"] = verifier
-    return s.post(f"{sso.base}/oauth2/token", data=data,
-                  auth=(r["client_id"], secret or sso.rp_secret(rp)), timeout=30)
+    # The relying party's own back-channel call: never with the person's cookie.
+    del s
+    return sso.browser().post(f"{sso.base}/oauth2/token", data=data,
+                              auth=(r["client_id"], secret or sso.rp_secret(rp)), timeout=30)

@@ -84,7 +84,7 @@ def test_authorization_code_flow_with_pkce(sso: Sso) -> None:
     assert claims["sub"] == uid and claims["nonce"] == nonce
     assert claims["access_level"] == "staff"
     assert "staff" in claims["groups"], claims
-    info = s.get(f"{sso.base}/oauth2/userinfo",
+    info = sso.browser().get(f"{sso.base}/oauth2/userinfo",
                  headers={"Authorization": f"Bearer {body['access_token']}"}, timeout=30)
     assert info.status_code == 200 and info.json()["access_level"] == "staff", info.text
 
@@ -108,7 +108,7 @@ def test_a_token_for_one_relying_party_is_refused_by_another(sso: Sso) -> None:
                      sso.rp("staffportal")["redirect_uris"][0])
     assert code
     # Another relying party cannot redeem it with its own credentials...
-    stolen = s.post(
+    stolen = sso.browser().post(
         f"{sso.base}/oauth2/token",
         data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
               "redirect_uri": sso.rp("staffportal")["redirect_uris"][0]},
