@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from municloud.core import paths
 from municloud.core.errors import UserError
 from municloud.core.paths import TESTS
 from municloud.deploy import ansible_run, cli
