@@ -8,10 +8,9 @@ from typing import Any
 from municloud.core import console, paths, topology
 from municloud.core.errors import UserError
 from municloud.core.inventory import ssh_config_file
-from municloud.deploy import ansible_run, summary, verify
+from municloud.deploy import summary, verify
+from municloud.deploy.converge import converge, idempotency_gate
 from municloud.progress import session
-
-SITE = "site.yml"
 
 
 def register(sub: Any) -> None:
@@ -55,37 +54,6 @@ def _require_reachable(env: str) -> topology.Topology:
     if topo.platform == "lab" and not ssh_config_file(env).exists():
         raise UserError(f"the lab '{env}' is not up: run `municloud lab up --env {env}` first")
     return topo
-
-
-def _describe(tasks: list[dict[str, str]]) -> str:
-    return "\n".join(f"    {t['host']}: {t['role'] + ' : ' if t['role'] else ''}{t['task']}"
-                     for t in tasks)
-
-
-def converge(env: str, *, check: bool = False, limit: str | None = None,
-             label: str = "converge") -> ansible_run.PlayResult:
-    with console.step(f"{label} ({env}{', check mode' if check else ''})"):
-        result = ansible_run.run_playbook(env, SITE, check=check, limit=limit)
-    if result.returncode != 0 or result.failed:
-        sess = session.current()
-        where = f"the log {sess.log.path}" if sess is not None else "the output above"
-        detail = _describe(result.failed) if result.failed else f"    (see {where})"
-        raise UserError(f"{label} failed (ansible-playbook exit {result.returncode}):\n{detail}")
-    console.info(f"    {label}: {result.changed_count} changed tasks on {len(result.stats)} hosts")
-    return result
-
-
-def idempotency_gate(env: str, limit: str | None = None) -> None:
-    converge(env, limit=limit, label="converge")
-    second = converge(env, limit=limit, label="second converge")
-    if second.changed:
-        raise UserError("NOT IDEMPOTENT: the second converge changed "
-                        f"{len(second.changed)} tasks:\n{_describe(second.changed)}")
-    checked = converge(env, check=True, limit=limit, label="check-mode run")
-    if checked.changed:
-        raise UserError("NOT CHECK-MODE CLEAN: the check-mode run after convergence reports "
-                        f"{len(checked.changed)} changes:\n{_describe(checked.changed)}")
-    console.info("idempotency gate passed: second converge and check mode report changed=0")
 
 
 def deploy(args: argparse.Namespace) -> int:

@@ -240,7 +240,11 @@ class Reader:
                     continue
                 owner, fn = ast.unparse(node.func.value), node.func.attr
                 scope = m.function_of(node)
-                if (owner == "subprocess" and fn in SUBPROCESS) or (owner == "os" and fn in EXEC):
+                if owner == "os" and fn in EXEC and node.args and \
+                        isinstance(node.args[0], ast.Constant) and \
+                        isinstance(node.args[0].value, str):  # os.execvp("ssh", argv)
+                    self.calls.append(Call(node.args[0].value, m.shown, node.lineno))
+                elif (owner == "subprocess" and fn in SUBPROCESS) or (owner == "os" and fn in EXEC):
                     arg = node.args[1] if owner == "os" and len(node.args) > 1 else (
                         node.args[0] if node.args else None)
                     self._record(m, node, arg, scope)

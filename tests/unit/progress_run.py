@@ -13,7 +13,7 @@ from pathlib import Path
 from municloud.core import paths
 from municloud.core.errors import UserError
 from municloud.core.paths import TESTS
-from municloud.deploy import ansible_run, cli
+from municloud.deploy import ansible_run, converge
 from municloud.progress import session
 
 FIXTURES = TESTS / "fixtures" / "progress"
@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
     extra = ["-e", f"scratch={scratch}"]
     if "--no-fail" in argv:
         extra += ["-e", "progress_fail=false"]
-    cli.SITE = str(FIXTURES / "playbook.yml")
+    converge.SITE = str(FIXTURES / "playbook.yml")
     ansible_run.inventory_source = lambda env: FIXTURES / "hosts.yml"  # type: ignore[assignment]
     original = ansible_run.run_playbook
 
@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     ansible_run.run_playbook = with_vars  # type: ignore[assignment]
     with session.start(paths.env_state("unit"), "deploy", verbose="-v" in argv):
         try:
-            cli.converge("unit")
+            converge.converge("unit")
         except UserError as exc:
             print(f"municloud: error: {exc}", file=sys.stderr)
             return 1

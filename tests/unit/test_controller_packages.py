@@ -68,7 +68,12 @@ PROGRAMS: dict[str, tuple[str, ...]] = {
     "dpkg-query": ("dpkg",),
     "cat": ("coreutils",), "chown": ("coreutils",), "cut": ("coreutils",),
     "date": ("coreutils",), "dirname": ("coreutils",), "id": ("coreutils",),
-    "sha256sum": ("coreutils",), "grep": ("grep",), "tar": ("tar",), "setpriv": ("util-linux",),
+    "sha256sum": ("coreutils",), "mktemp": ("coreutils",), "rm": ("coreutils",),
+    "grep": ("grep",), "tar": ("tar",), "setpriv": ("util-linux",),
+    # The browser of the single sign-on and audit report tests (Selenium drives it).
+    "chromium": ("chromium",), "chromedriver": ("chromium-driver",),
+    # Graphviz's dot, run by the graphviz package for `municloud diagram`.
+    "dot": ("graphviz",),
 }
 SHIPPED = frozenset({"apt", "dpkg", "coreutils", "grep", "tar", "util-linux"})
 # Programs looked for and, when absent, reported with what to do instead (not packaged

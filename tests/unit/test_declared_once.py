@@ -42,6 +42,8 @@ def declared_values(services: dict[str, Service]) -> tuple[dict[int, str], dict[
             texts.setdefault(value, f"{where} (backup.pre's dump)")
         for kind, need in s.needed().items():
             for field, value in need.model_dump().items():
+                if field == "claims":  # names of claims (uid, mail, groups), not values
+                    continue
                 for v in value if isinstance(value, list) else [value]:
                     if isinstance(v, str) and len(v) > 1:
                         texts.setdefault(v, f"{where} (needs.{kind}.{field})")
@@ -87,6 +89,12 @@ def restatements(roles_dir: Path, services: dict[str, Service]) -> list[str]:
 # Values that equal a declared one by coincidence, with the reason.
 COINCIDENCES = {
     "roles/webmail/defaults/main.yml: webmail_apps[0]": "Horde's base application `horde`",
+    "roles/identity/defaults/main.yml: identity_wso2_user": "the system user `wso2`, not the "
+    "database of the same name",
+    "roles/identity/meta/argument_specs.yml: argument_specs.main.options.identity_wso2_user"
+    ".default": "the same system user",
+    "roles/identity/defaults/main.yml: identity_lemonldap_refused_text": "the word `staff` in "
+    "the page's prose",
 }
 
 
