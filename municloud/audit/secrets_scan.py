@@ -133,7 +133,9 @@ if [ "$1" = journal ]; then
   [ -s "$m" ] && set -- journal || set --
 else
   shift
-  find "$@" -xdev -type f -perm -o=r -size -1024k -print0 2>/dev/null \
+  # World-readable means others can reach it too: folders they cannot enter are pruned.
+  find "$@" -xdev \( -type d ! -perm -o=x -prune \) -o \
+    \( -type f -perm -o=r -size -1024k -print0 \) 2>/dev/null \
     | xargs -0 -r grep -l -F -f "$p" -- 2>/dev/null > "$m" || true
   mapfile -t found < "$m"; set -- "${found[@]}"
 fi

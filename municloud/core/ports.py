@@ -81,6 +81,8 @@ def service_rules(topo: Topology, service: Service,
         for src in p.sources:
             cidrs.extend(c for c in source_cidrs(topo, src, service, services)
                          if c not in cidrs)
+        if not cidrs:  # declared for local use only (`from: []`): reachable from nowhere
+            continue
         rules.append(Rule(service=service.name, purpose=p.purpose, proto=p.proto, port=p.port,
                           end=p.end or p.port, sources=tuple(cidrs),
                           from_internet="internet" in p.sources))
