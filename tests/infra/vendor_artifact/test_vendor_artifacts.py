@@ -202,6 +202,10 @@ def test_a_missing_artifact_under_best_effort_is_recorded_not_deployed(setup: Se
     assert not target(HOST).file(f"{CACHE}/missing").exists
 
 
+@pytest.mark.skip(reason="obsolete premise: identity was a stub that only obtained the wso2is "
+                  "artifact; in the lab it now runs provider lemonldap (Debian), which obtains "
+                  "no artifact. ART-02 stays evidenced by the mirror test above; this role-level "
+                  "check is to be rewritten against role files (oCIS) with the test mirror")
 @pytest.mark.control("ART-02")
 def test_a_vendor_role_obtains_its_artifact_through_the_interface_alone(setup: Setup,
                                                                          target: Any) -> None:
