@@ -22,8 +22,10 @@ from .conftest import Meet
                  "meet_turn_secret_file: missing (/nonexistent/municloud/turn_secret",
                  id="missing-turn-secret"),
     pytest.param({"meet_turn_min_port": 9990, "meet_turn_max_port": 10010},
-                 "meet_turn_min_port/meet_turn_max_port: 9990-10010 overlaps the declared port "
-                 "udp/10000 (meet: jvb-media)", id="relay-overlaps-declared-port"),
+                 # The relay must lie in the range declared for it (turn-relay), which the
+                 # declarations keep apart from every other port: 10000 is outside it.
+                 "meet_turn_min_port/meet_turn_max_port: 9990-10010 lies outside the declared "
+                 "relay range", id="relay-overlaps-declared-port"),
 ])
 def test_bad_meet_input_stops_before_any_change(meet: Meet, extra: dict[str, Any],
                                                 expected: str) -> None:
