@@ -17,8 +17,8 @@ from municloud.core import paths
 from municloud.identity.wso2_api import API
 
 FOLDER = "wso2-is-api-v1.5.31"
-CANDIDATES = (paths.REPO.parent / "shared" / "reference" / FOLDER,
-              Path("/work/shared/reference") / FOLDER)
+# ../shared/reference beside the clone (as laid for the developers and for CI).
+CANDIDATES = (paths.REPO.parent / "shared" / "reference" / FOLDER,)
 FILES = {"identity-providers": "idp.yaml", "applications": "applications.yaml",
          "claim-dialects": "claim-management.yaml"}
 
