@@ -284,13 +284,14 @@ SHELL_WORDS = {"if", "then", "else", "elif", "fi", "for", "in", "do", "done", "w
                "case", "esac", "function", "{", "}", "!", "[", "[[", "]]", "]", "time"}
 BUILTINS = {"echo", "printf", "cd", "exec", "set", "export", "local", "return", "exit", "true",
             "false", "shift", "read", "test", "source", ".", "trap", "wait", "declare", "unset",
-            "eval", "command", "type", "readonly", "let", "break", "continue", "stage"}
+            "eval", "command", "type", "readonly", "let", "break", "continue", "compgen", "stage"}
 
 
 def _command_words(line: str) -> Iterator[str]:
     """The first word of each command on one line of bash (shlex: quotes, `;`, `|`, `&&`,
     `(`; command substitutions inside words are read too)."""
-    line = re.sub(r"\d*[<>]+&?\d*", " > ", line)  # redirections: `>&2`, `2>/dev/null`
+    line = re.sub(r"\d*[<>]&\d+", " ", line)  # a descriptor copied (`>&2`): no target
+    line = re.sub(r"\d*[<>]+&?\d*", " > ", line)  # redirections: `2>/dev/null`, `> file`
     lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|()>")
     lexer.wordchars += "+:@%,"
     lexer.commenters = "#"
@@ -326,21 +327,33 @@ def _command_words(line: str) -> Iterator[str]:
 
 
 def shell_calls() -> Iterator[Call]:
-    """The first word of every command of the bash scripts."""
+    """The first word of every command of the bash scripts (here-documents, arithmetic,
+    one-line arrays, case patterns and calls of the script's own functions are not
+    commands)."""
     for f in shell_files():
         shown = str(f.relative_to(REPO))
-        in_array = False
+        in_array, heredoc = False, ""
         text = f.read_text().replace("\\\n", " ")  # continuation lines
+        functions = set(re.findall(r"^\s*(\w+)\(\)\s*{", text, flags=re.M))
         for n, line in enumerate(text.splitlines(), 1):
+            if heredoc:
+                heredoc = "" if line.strip() == heredoc else heredoc
+                continue
             if in_array:
                 in_array = ")" not in line
                 continue
             if re.match(r"^\s*\w+=\((?!.*\))", line):  # an array over several lines
                 in_array = True
                 continue
+            if m := re.search(r"<<-?\s*['\"]?(\w+)['\"]?", line):  # a here-document follows
+                heredoc = m.group(1)
+            line = re.sub(r"\$\(\(.*?\)\)", "0", line)  # arithmetic
+            line = re.sub(r"\b\w+=\([^)]*\)", "", line)  # a one-line array
+            line = re.sub(r"^\s*[^\s()]+\)\s", " ", line)  # a case pattern
             if re.match(r"^\s*\w+\(\)\s*{", line):  # a function: its body
                 line = line.split("{", 1)[1].rsplit("}", 1)[0]
-            yield from (Call(w, shown, n) for w in _command_words(line))
+            yield from (Call(w, shown, n) for w in _command_words(line)
+                        if w not in functions)
 
 
 def all_calls() -> tuple[list[Call], list[str]]:
