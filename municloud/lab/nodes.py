@@ -127,26 +127,39 @@ def provision_files(topo: Topology, name: str, authorized_key: str, apt_proxy: s
         podman.run("cp", f"{root}/.", f"{name}:/")
 
 
-def wait_for_ssh(topo: Topology, hosts: list[Host], timeout: float = 120,
+def wait_for_ssh(topo: Topology, hosts: list[Host], timeout: float = 300,
                  on_ready: Callable[[Host], None] | None = None) -> None:
-    """Wait until every host's sshd answers; `on_ready` hears of each host that does."""
+    """Wait until every host's sshd answers and its ed25519 host key is written (sshd may
+    answer with the RSA key while `ssh-keygen -A` still writes the others: seen at load
+    ~40, where ten nodes' first boot also took over two minutes); `on_ready` hears of each
+    host that is ready."""
     def wait(h: Host) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection((str(h.address), 22), timeout=3) as s:
-                    if s.recv(64).startswith(b"SSH-"):
+                    if s.recv(64).startswith(b"SSH-") and _has_host_key(topo, h):
                         if on_ready is not None:
                             on_ready(h)
                         return
             except OSError:
                 pass
             time.sleep(0.5)
-        raise UserError(f"{h.name} ({h.address}): SSH did not answer within {timeout:.0f} s; "
+        raise UserError(f"{h.name} ({h.address}): SSH did not answer with its host key written "
+                        f"within {timeout:.0f} s; "
                         f"see `podman logs {container(topo, h.name)}`")
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(wait, hosts))
+
+
+def _has_host_key(topo: Topology, host: Host) -> bool:
+    try:
+        proc = podman.run("exec", container(topo, host.name), "test", "-s",
+                          "/etc/ssh/ssh_host_ed25519_key.pub", check=False, timeout=30)
+    except subprocess.TimeoutExpired:
+        return False
+    return proc.returncode == 0
 
 
 def host_key(topo: Topology, host: Host) -> str:

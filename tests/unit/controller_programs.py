@@ -284,7 +284,8 @@ SHELL_WORDS = {"if", "then", "else", "elif", "fi", "for", "in", "do", "done", "w
                "case", "esac", "function", "{", "}", "!", "[", "[[", "]]", "]", "time"}
 BUILTINS = {"echo", "printf", "cd", "exec", "set", "export", "local", "return", "exit", "true",
             "false", "shift", "read", "test", "source", ".", "trap", "wait", "declare", "unset",
-            "eval", "command", "type", "readonly", "let", "break", "continue", "compgen", "stage"}
+            "eval", "command", "type", "readonly", "let", "break", "continue", "compgen", "kill",
+            "stage"}
 
 
 def _command_words(line: str) -> Iterator[str]:

@@ -71,6 +71,7 @@ PROGRAMS: dict[str, tuple[str, ...]] = {
     "sha256sum": ("coreutils",), "mktemp": ("coreutils",), "rm": ("coreutils",),
     "grep": ("grep",), "tar": ("tar",), "setpriv": ("util-linux",),
     "realpath": ("coreutils",), "mkdir": ("coreutils",), "cp": ("coreutils",),
+    "readlink": ("coreutils",), "sleep": ("coreutils",),
     "tail": ("coreutils",), "chroot": ("coreutils",), "mountpoint": ("util-linux",),
     # scripts/fresh-machine: the fresh root's mounts, network namespace and NAT.
     "mount": ("mount",), "umount": ("mount",), "iptables": ("iptables",),
