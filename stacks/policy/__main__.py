@@ -4,6 +4,7 @@ Constructing PolicyPack serves the engine; tests import `policies` instead.
 """
 
 from policies import policies
-from pulumi_policy import EnforcementLevel, PolicyPack
+from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
-PolicyPack(name="municloud", enforcement_level=EnforcementLevel.MANDATORY, policies=policies())
+pack: list[Policy] = [*policies()]  # PolicyPack takes a list of the base class (invariant)
+PolicyPack(name="municloud", enforcement_level=EnforcementLevel.MANDATORY, policies=pack)

@@ -105,7 +105,8 @@ def estate_from_resources(resources: Iterable[ResourceLike]) -> PulumiEstate:
         p = r.props
         groups = links.follow(r, "securityGroupId", [p.get("securityGroupId")], SEC_GROUP)
         remote = links.follow(r, "remoteGroupId", [p.get("remoteGroupId")], SEC_GROUP)
-        for g in groups or [None]:
+        owners: list[ResourceLike | None] = [*groups] or [None]
+        for g in owners:
             rules.append(SecurityGroupRule(
                 group=_name(g) if g is not None else str(p.get("securityGroupId") or r.name),
                 direction="egress" if p.get("direction") == "egress" else "ingress",
@@ -123,12 +124,12 @@ def estate_from_resources(resources: Iterable[ResourceLike]) -> PulumiEstate:
         ports = links.follow(s, "networks", [n.get("port") for n in nets if isinstance(n, dict)],
                              PORT)
         networks = [str(n["name"]) for n in nets if isinstance(n, dict) and n.get("name")]
-        groups = [str(g) for g in _list(p.get("securityGroups"))]
+        group_names = [str(g) for g in _list(p.get("securityGroups"))]
         for port in ports:
             server_of_port[id(port)] = _name(s)
             networks += [_name(n) for n in links.follow(
                 port, "networkId", [port.props.get("networkId")], NETWORK)]
-            groups += [_name(g) for g in links.follow(
+            group_names += [_name(g) for g in links.follow(
                 port, "securityGroupIds", _list(port.props.get("securityGroupIds")), SEC_GROUP)]
         hints = _list(p.get("schedulerHints"))
         sgroups = links.follow(s, "schedulerHints",
@@ -137,7 +138,8 @@ def estate_from_resources(resources: Iterable[ResourceLike]) -> PulumiEstate:
         servers.append(Server(
             name=_name(s), image=p.get("imageName") or p.get("imageId") or None,
             flavor=p.get("flavorName") or p.get("flavorId") or None,
-            networks=tuple(dict.fromkeys(networks)), security_groups=tuple(dict.fromkeys(groups)),
+            networks=tuple(dict.fromkeys(networks)),
+            security_groups=tuple(dict.fromkeys(group_names)),
             metadata={str(k): str(v) for k, v in (p.get("metadata") or {}).items()},
             server_group=_name(sgroups[0]) if sgroups else None))
         urns[("server", _name(s))] = s.urn

@@ -56,10 +56,12 @@ class CloudMocks(pulumi.runtime.Mocks):
         self.resources.append(Registered(args.typ, args.name, urn, dict(state), rid))
         return rid, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs,
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.invokes.append(args.token)
         name = str(args.args.get("name", "unnamed"))
-        return {"id": f"{name}-id", "name": name}
+        return {"id": f"{name}-id", "name": name}, []  # no check failures
 
 
 @dataclass
@@ -85,7 +87,7 @@ def run(topo: Any, build: Any = None) -> Run:
         from municloud_stack.program import build
     outputs: dict[str, Any] = {}
 
-    @pulumi.runtime.test
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi leaves it unannotated
     def program() -> pulumi.Output[Any]:
         exported = build(topo)
         return pulumi.Output.all(**exported).apply(outputs.update)
@@ -105,7 +107,7 @@ def run_main(env: str, topology_file: str) -> tuple[CloudMocks, BaseException | 
 
     error: list[BaseException] = []
 
-    @pulumi.runtime.test
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi leaves it unannotated
     def program() -> None:
         try:
             main()

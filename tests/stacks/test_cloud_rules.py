@@ -43,7 +43,7 @@ def ids(findings):
 
 
 @pytest.mark.control("CLOUD-NET-01")
-def test_internet_ingress(expected):
+def test_internet_ingress(expected) -> None:
     rule = RULES["CLOUD-NET-01"]
     good = Estate(servers=(srv("edge1", ["edge"]), srv("mail1", ["mail"], groups=("m",))),
                   security_group_rules=(ingress(443, "0.0.0.0/0"), ingress(80, "::/0"),
@@ -63,7 +63,7 @@ def test_internet_ingress(expected):
 
 
 @pytest.mark.control("CLOUD-NET-02")
-def test_ssh_sources(expected):
+def test_ssh_sources(expected) -> None:
     rule = RULES["CLOUD-NET-02"]
     good = Estate(servers=(srv("db1", ["db"]), srv("backup1", ["backup_server"], groups=("b",))),
                   security_group_rules=(ingress(22, "10.20.40.0/24"), ingress(22, "10.20.99.0/24"),
@@ -77,7 +77,7 @@ def test_ssh_sources(expected):
 
 
 @pytest.mark.control("CLOUD-NET-03")
-def test_floating_ips(expected):
+def test_floating_ips(expected) -> None:
     rule = RULES["CLOUD-NET-03"]
     assert rule(Estate(floating_ips=(FloatingIp("100.64.0.1", "edge1"),
                                      FloatingIp("100.64.0.2", None))), expected) == []
@@ -87,7 +87,7 @@ def test_floating_ips(expected):
 
 
 @pytest.mark.control("CLOUD-NET-04")
-def test_restricted_egress(expected):
+def test_restricted_egress(expected) -> None:
     rule = RULES["CLOUD-NET-04"]
     egress = [SecurityGroupRule("e", "egress", remote_ip_prefix=c) for c in expected.internal_cidrs]
     db = srv("db1", ["db"], groups=("e",))
@@ -101,7 +101,7 @@ def test_restricted_egress(expected):
 
 
 @pytest.mark.control("CLOUD-DATA-01", "CLOUD-DATA-02")
-def test_stateful_volumes(expected):
+def test_stateful_volumes(expected) -> None:
     tagged = {"municloud_backup": "true"}
     good = Estate(servers=(srv("db1", ["db"]), srv("backup1", ["backup_server"])),
                   volumes=(Volume("db1-mysql", 100, "ceph-ssd-luks", tagged, ("db1",)),
@@ -118,7 +118,7 @@ def test_stateful_volumes(expected):
 
 
 @pytest.mark.control("CLOUD-META-01")
-def test_metadata(expected):
+def test_metadata(expected) -> None:
     rule = RULES["CLOUD-META-01"]
     assert rule(Estate(servers=(srv("edge1", ["edge"]),)), expected) == []
     bad = Estate(servers=(Server("edge1", metadata={"environment": "production"}),
@@ -130,7 +130,7 @@ def test_metadata(expected):
 
 
 @pytest.mark.control("CLOUD-HA-01")
-def test_replicas_anti_affinity(expected):
+def test_replicas_anti_affinity(expected) -> None:
     rule = RULES["CLOUD-HA-01"]
     groups = (ServerGroup("aa", "anti-affinity"), ServerGroup("bb", "anti-affinity"),
               ServerGroup("af", "affinity"))
@@ -146,14 +146,14 @@ def test_replicas_anti_affinity(expected):
 
 
 @pytest.mark.control("CLOUD-IMG-01")
-def test_pinned_image(expected):
+def test_pinned_image(expected) -> None:
     rule = RULES["CLOUD-IMG-01"]
     assert rule(Estate(servers=(srv("edge1", ["edge"]),)), expected) == []
     bad = replace(srv("edge1", ["edge"]), image="debian-12-Latest")
     assert ids(rule(Estate(servers=(bad,)), expected)) == [("CLOUD-IMG-01", "edge1")]
 
 
-def test_every_rule_is_a_catalog_control():
+def test_every_rule_is_a_catalog_control() -> None:
     from municloud.core.controls import catalog
 
     planned = {c.id for c in catalog().values() if "plan" in c.checked_by}

@@ -26,13 +26,13 @@ def run_pack(resources):
 @pytest.mark.control("CLOUD-NET-01", "CLOUD-NET-02", "CLOUD-NET-03", "CLOUD-NET-04",
                      "CLOUD-DATA-01", "CLOUD-DATA-02", "CLOUD-META-01", "CLOUD-HA-01",
                      "CLOUD-IMG-01")
-def test_production_passes_the_pack(production_run):
+def test_production_passes_the_pack(production_run) -> None:
     assert len(policies()) == 9
     assert run_pack(production_run.resources) == []
 
 
 @pytest.mark.control("CLOUD-NET-01", "CLOUD-DATA-01", "CLOUD-DATA-02")
-def test_bad_topology_gives_exactly_the_expected_violations(tmp_path, monkeypatch):
+def test_bad_topology_gives_exactly_the_expected_violations(tmp_path, monkeypatch) -> None:
     data = yaml.safe_load(topology.topology_file("production").read_text())
     for h in data["hosts"]:
         if h["name"] == "mail1":  # SMTP/IMAP from the internet, but on the services tier

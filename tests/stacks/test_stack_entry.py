@@ -15,7 +15,7 @@ from municloud.core.services import load_services
 STACKS = mock_cloud.STACKS
 
 
-def test_project_and_stacks_point_at_valid_topologies():
+def test_project_and_stacks_point_at_valid_topologies() -> None:
     project = yaml.safe_load((STACKS / "Pulumi.yaml").read_text())
     assert project["name"] == mock_cloud.PROJECT
     assert project["runtime"]["name"] == "python"
@@ -28,7 +28,7 @@ def test_project_and_stacks_point_at_valid_topologies():
         assert topo.platform == "openstack" and topo.environment == env
 
 
-def test_staging_runs_clean():
+def test_staging_runs_clean() -> None:
     from policies import check
     from pulumi_estate import estate_from_resources
 
@@ -43,7 +43,7 @@ def test_staging_runs_clean():
     assert estate_from_resources(run.resources).estate.server_groups == ()
 
 
-def test_main_exports_the_inventory():
+def test_main_exports_the_inventory() -> None:
     mocks, error = mock_cloud.run_main("staging", "../inventories/staging/topology.yml")
     assert error is None
     assert len([r for r in mocks.resources
@@ -55,7 +55,7 @@ def test_main_exports_the_inventory():
     (lambda d: d["openstack"].update(image="debian-12-latest"), "is not pinned"),
     (lambda d: d["hosts"][2]["volumes"][0].pop("size_gb"), "has no size"),
 ])
-def test_bad_topology_fails_before_any_resource(tmp_path: Path, change, message):
+def test_bad_topology_fails_before_any_resource(tmp_path: Path, change, message) -> None:
     data = yaml.safe_load(topology.topology_file("production").read_text())
     change(data)
     f = tmp_path / "topology.yml"
@@ -66,13 +66,13 @@ def test_bad_topology_fails_before_any_resource(tmp_path: Path, change, message)
     assert mocks.resources == []
 
 
-def test_environment_must_match_the_stack():
+def test_environment_must_match_the_stack() -> None:
     mocks, error = mock_cloud.run_main("production", "../inventories/staging/topology.yml")
     assert error is not None and "does not match stack 'production'" in str(error)
     assert mocks.resources == []
 
 
-def test_missing_flavor_fails_before_any_resource(tmp_path: Path):
+def test_missing_flavor_fails_before_any_resource(tmp_path: Path) -> None:
     data = yaml.safe_load(topology.topology_file("production").read_text())
     del data["sizes"]["small"]["flavor"]
     f = tmp_path / "topology.yml"

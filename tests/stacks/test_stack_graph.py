@@ -48,7 +48,7 @@ def public_hosts(topo):
             and any(r.from_internet for r in host_rules(topo, h))}
 
 
-def test_counts_per_type(production, production_run):
+def test_counts_per_type(production, production_run) -> None:
     counts = Counter(r.resource_type for r in production_run.resources)
     edge_hosts = public_hosts(production)
     assert counts[INSTANCE] == counts[PORT] == len(production.hosts) == 10
@@ -64,7 +64,7 @@ def test_counts_per_type(production, production_run):
 
 
 @pytest.mark.control("CLOUD-NET-01", "CLOUD-NET-02")
-def test_security_groups_equal_the_firewall_rules(production, production_run):
+def test_security_groups_equal_the_firewall_rules(production, production_run) -> None:
     """Security groups and the host firewall come from one declaration: ports.host_rules."""
     for h in production.hosts:
         expected = {(r.proto, r.port, r.end, cidr) for r in host_rules(production, h)
@@ -72,7 +72,7 @@ def test_security_groups_equal_the_firewall_rules(production, production_run):
         assert ingress_of(production_run, server(production_run, h.name)) == expected, h.name
 
 
-def test_each_server_on_its_tier_with_its_service_groups(production, production_run):
+def test_each_server_on_its_tier_with_its_service_groups(production, production_run) -> None:
     runs = production_run
     nets = {r.id: r.props["name"] for r in runs.of_type(NETWORK)}
     groups = {r.id: r.props["name"] for r in runs.of_type(SEC_GROUP)}
@@ -86,7 +86,7 @@ def test_each_server_on_its_tier_with_its_service_groups(production, production_
 
 
 @pytest.mark.control("CLOUD-NET-04")
-def test_restricted_tier_has_no_egress_to_anywhere(production, production_run):
+def test_restricted_tier_has_no_egress_to_anywhere(production, production_run) -> None:
     egress = [r for r in production_run.of_type(SEC_GROUP_RULE)
               if r.props["direction"] == "egress"]
     restricted = {r.id for r in production_run.of_type(SEC_GROUP)
@@ -98,7 +98,7 @@ def test_restricted_tier_has_no_egress_to_anywhere(production, production_run):
 
 
 @pytest.mark.control("CLOUD-DATA-01", "CLOUD-DATA-02")
-def test_volumes_attached_to_their_servers(production, production_run):
+def test_volumes_attached_to_their_servers(production, production_run) -> None:
     by_id = production_run.by_id()
     attached = {(by_id[a.props["instanceId"]].props["name"],
                  by_id[a.props["volumeId"]].props["name"])
@@ -115,7 +115,7 @@ def test_volumes_attached_to_their_servers(production, production_run):
 
 
 @pytest.mark.control("CLOUD-NET-03")
-def test_floating_ips_only_on_edge_hosts(production, production_run):
+def test_floating_ips_only_on_edge_hosts(production, production_run) -> None:
     by_id = production_run.by_id()
     fips = {f.props["address"]: f for f in production_run.of_type(FLOATING_IP)}
     ports = {fips[a.props["floatingIp"]].name: by_id[a.props["portId"]]
@@ -126,7 +126,7 @@ def test_floating_ips_only_on_edge_hosts(production, production_run):
 
 
 @pytest.mark.control("CLOUD-META-01", "CLOUD-IMG-01", "CLOUD-HA-01")
-def test_servers_metadata_image_flavor_and_groups(production, production_run):
+def test_servers_metadata_image_flavor_and_groups(production, production_run) -> None:
     groups = {g.id: g.props for g in production_run.of_type(SERVER_GROUP)}
     for h in production.hosts:
         p = server(production_run, h.name).props
@@ -143,7 +143,7 @@ def test_servers_metadata_image_flavor_and_groups(production, production_run):
         assert bool(p.get("blockDevices")) == h.boot_from_volume
 
 
-def test_inventory_output_is_what_the_topology_implies(production, production_run):
+def test_inventory_output_is_what_the_topology_implies(production, production_run) -> None:
     out = copy.deepcopy(production_run.outputs["inventory"])
     inventory.check_outputs(production, out, "stack output")
     floating = {f.props["address"] for f in production_run.of_type(FLOATING_IP)}
@@ -157,8 +157,8 @@ def test_inventory_output_is_what_the_topology_implies(production, production_ru
 
 # Changing the topology or a declaration changes the graph -------------------------------
 
-def test_added_host_and_volume_appear(variant):
-    def change(d):
+def test_added_host_and_volume_appear(variant) -> None:
+    def change(d) -> None:
         d["hosts"].append({"name": "files2", "services": ["files"], "size": "large",
                            "network": "services", "address": "10.20.20.32",
                            "volumes": [{"name": "ocis", "size_gb": 50, "mount": "/srv/ocis"}]})
@@ -173,7 +173,7 @@ def test_added_host_and_volume_appear(variant):
         for c in r.sources}
 
 
-def test_declared_port_reaches_the_security_group(production, monkeypatch):
+def test_declared_port_reaches_the_security_group(production, monkeypatch) -> None:
     import municloud.core.services as services
 
     real = load_services()
@@ -190,7 +190,7 @@ def test_declared_port_reaches_the_security_group(production, monkeypatch):
 
 
 def test_inventory_output_feeds_municloud_inventory_from_stack(production, production_run,
-                                                               tmp_path):
+                                                               tmp_path) -> None:
     import json
 
     from municloud.core.inventory import stack_outputs
@@ -215,7 +215,7 @@ def _opened(run, host):
 
 @pytest.mark.control("CLOUD-NET-01")
 def test_meet_opens_its_debian_parts_but_not_the_undeployed_videobridge(production,
-                                                                         production_run):
+                                                                         production_run) -> None:
     assert load_services()["meet"].implemented
     opened = _opened(production_run, "meet1")
     assert ("udp", 10000) not in opened  # jitsi-videobridge2: no artifact pinned
@@ -223,7 +223,7 @@ def test_meet_opens_its_debian_parts_but_not_the_undeployed_videobridge(producti
 
 
 @pytest.mark.control("CLOUD-NET-01")
-def test_vendor_port_opens_only_when_its_component_can_be_deployed(production, monkeypatch):
+def test_vendor_port_opens_only_when_its_component_can_be_deployed(production, monkeypatch) -> None:
     """meet implemented: the Debian parts' ports open (coturn), the videobridge's only once
     the manifest lets hosts obtain jitsi-videobridge2."""
     import municloud.core.services as services

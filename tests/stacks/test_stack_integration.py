@@ -36,7 +36,7 @@ def _pulumi(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     return run.stdout
 
 
-def test_preview_then_throwaway_up_and_destroy(tmp_path: Path):
+def test_preview_then_throwaway_up_and_destroy(tmp_path: Path) -> None:
     project = tmp_path / "stacks"
     shutil.copytree(STACKS, project, ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__"))
     text = (project / "Pulumi.yaml").read_text().replace("../.venv", str(STACKS.parent / ".venv"))

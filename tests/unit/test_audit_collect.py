@@ -17,7 +17,7 @@ def _rec(test, outcome, host="db1", reason="", when=None, controls=("BASE-SSH-01
             "when": when or collect.now(), "seconds": 0.2}
 
 
-def test_exercises_come_from_their_last_records_with_their_age(monkeypatch):
+def test_exercises_come_from_their_last_records_with_their_age(monkeypatch) -> None:
     old = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)).isoformat(timespec="seconds")
     fresh = [_rec("infra/baseline/test_ssh.py::test_a[db1]", "passed"),
              _rec("infra/backup/test_restore_drill.py::test_drill", "not run",
@@ -41,7 +41,7 @@ def test_exercises_come_from_their_last_records_with_their_age(monkeypatch):
     assert "1 state checks run now" in g.layers[0].detail
 
 
-def test_skips_map_to_statuses():
+def test_skips_map_to_statuses() -> None:
     assert collect.outcome_of({"outcome": "skipped", "reason": "waived until 2027"}) == "waived"
     assert collect.outcome_of({"outcome": "skipped",
                                "reason": "not deployed: artifact unavailable"}) == "not deployed"
@@ -49,7 +49,7 @@ def test_skips_map_to_statuses():
                                "reason": "no host runs the service"}) == "not applicable"
 
 
-def test_drift_findings_carry_the_diff_with_secrets_masked(monkeypatch, tmp_path):
+def test_drift_findings_carry_the_diff_with_secrets_masked(monkeypatch, tmp_path) -> None:
     (tmp_path / "db").mkdir()
     (tmp_path / "db" / "x.password").write_text("Zz9-secret-in-a-diff-77\n")
     secrets = secrets_scan.load("lab", store=tmp_path)

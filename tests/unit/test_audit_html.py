@@ -35,7 +35,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write(tmp_path_factory.mktemp("html") / "report.html", render_html.render(r))
 
 
-def test_self_contained(page: Path):
+def test_self_contained(page: Path) -> None:
     html = page.read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "external asset"
     assert "<svg" in html and "<script>" in html and "@media print" in html
@@ -50,7 +50,7 @@ def _shot(tmp_path: Path, url: str, name: str) -> Image.Image:
     return Image.open(out).convert("RGB")
 
 
-def test_the_page_renders_and_is_not_blank(page: Path, tmp_path: Path):
+def test_the_page_renders_and_is_not_blank(page: Path, tmp_path: Path) -> None:
     img = _shot(tmp_path, page.as_uri(), "report")
     small = img.resize((128, 180))
     colors = small.getcolors(maxcolors=1 << 24) or []
@@ -69,7 +69,7 @@ def _rows(dom: str) -> dict[str, bool]:
     return {cid: not hidden for hidden, cid in rows}
 
 
-def test_filtering_hides_rows(page: Path, tmp_path: Path):
+def test_filtering_hides_rows(page: Path, tmp_path: Path) -> None:
     everything = _rows(_chromium(tmp_path, page.as_uri(), "--dump-dom").stdout)
     assert everything and all(everything.values())
     failed = _rows(_chromium(tmp_path, page.as_uri() + "#status=fail", "--dump-dom").stdout)

@@ -24,7 +24,7 @@ SCHEMA = paths.REPO / "municloud" / "audit" / "report.schema.json"
 
 
 @pytest.mark.control("BASE-CAT-01")
-def test_the_report_holds_every_catalog_control():
+def test_the_report_holds_every_catalog_control() -> None:
     r = report()
     assert assemble.missing_controls(r) == []
     assert {c.id for c in r.controls} == set(catalog())
@@ -36,7 +36,7 @@ def test_the_report_holds_every_catalog_control():
 
 
 @pytest.mark.control("BASE-CAT-01")
-def test_lab_has_no_cloud_and_no_stack():
+def test_lab_has_no_cloud_and_no_stack() -> None:
     r = report("lab")
     for cid in ("CLOUD-DRIFT-01", "CLOUD-NET-01"):
         c = r.control(cid)
@@ -45,7 +45,7 @@ def test_lab_has_no_cloud_and_no_stack():
     assert {layer.layer: layer.state for layer in r.layers}["cloud"] == "not applicable"
 
 
-def test_plan_layer_judges_the_mocked_program():
+def test_plan_layer_judges_the_mocked_program() -> None:
     from municloud.audit import collect
     from municloud.core import topology
 
@@ -55,7 +55,7 @@ def test_plan_layer_judges_the_mocked_program():
     assert [e.outcome for e in net] == ["pass"], net
 
 
-def test_json_validates_against_the_checked_in_schema():
+def test_json_validates_against_the_checked_in_schema() -> None:
     assert json.loads(SCHEMA.read_text()) == json_schema(), (
         "report.schema.json is stale: regenerate it with "
         "`python -c 'import json; from municloud.audit.report_model import json_schema; "
@@ -69,7 +69,7 @@ def test_json_validates_against_the_checked_in_schema():
         jsonschema.validate(doc, schema)
 
 
-def test_junit_is_read_back_by_a_junit_parser(tmp_path):
+def test_junit_is_read_back_by_a_junit_parser(tmp_path) -> None:
     r = report(outcomes={"BASE-SSH-01": [evidence("fail", excerpt="PasswordAuthentication yes")]})
     f = write(tmp_path / "r.xml", render_junit.render(r))
     xml = junitparser.JUnitXml.fromfile(str(f))
@@ -83,7 +83,7 @@ def test_junit_is_read_back_by_a_junit_parser(tmp_path):
     assert len(skipped) == sum(1 for c in r.controls if c.status not in ("pass", "fail"))
 
 
-def test_a_valid_waiver_waives_and_an_expired_one_fails():
+def test_a_valid_waiver_waives_and_an_expired_one_fails() -> None:
     fail = {"BASE-SYSCTL-01": [evidence("fail", excerpt="kernel.kptr_restrict 0")]}
     ok = report(outcomes=fail, waivers=[waiver(expires="2099-01-01")])
     c = ok.control("BASE-SYSCTL-01")
@@ -98,7 +98,7 @@ def test_a_valid_waiver_waives_and_an_expired_one_fails():
     assert passing.control("BASE-SYSCTL-01").status == "fail"
 
 
-def test_a_waiver_scope_covers_only_its_hosts():
+def test_a_waiver_scope_covers_only_its_hosts() -> None:
     fail = {"BASE-SSH-03": [evidence("fail", where="db1"), evidence("fail", where="backup1")]}
     r = report(outcomes=fail, waivers=[waiver("BASE-SSH-03", scope=["db1"])])
     c = r.control("BASE-SSH-03")
@@ -121,7 +121,7 @@ def _inventories(tmp_path: Path, text: str) -> Path:
      "expires: 2099-01-01}\n", "[0] (BASE-SSH-01).scope: not a host or service of lab: nohost"),
 ])
 def test_bad_waivers_are_refused_naming_file_and_entry(tmp_path, monkeypatch, capsys, text,
-                                                       expected):
+                                                       expected) -> None:
     monkeypatch.setenv("MUNICLOUD_INVENTORIES", str(_inventories(tmp_path, text)))
     with pytest.raises(InvalidInput) as exc:
         waivers.load("lab", known_scopes={"db1", "backup1"})
@@ -133,13 +133,13 @@ def test_bad_waivers_are_refused_naming_file_and_entry(tmp_path, monkeypatch, ca
     assert not (tmp_path / "out").exists()
 
 
-def test_the_lab_waivers_file_is_valid():
+def test_the_lab_waivers_file_is_valid() -> None:
     loaded = waivers.load("lab")
     assert [w.control for w in loaded] == ["BASE-SYSCTL-01"]
     assert not loaded[0].expired()
 
 
-def test_history_names_new_failures_fixed_and_changed_evidence():
+def test_history_names_new_failures_fixed_and_changed_evidence() -> None:
     before = report(outcomes={"BASE-SSH-01": [evidence("fail", excerpt="password yes")],
                               "BASE-FW-02": [evidence("fail", excerpt="port 8080")]})
     now = report(outcomes={"BASE-SSH-02": [evidence("fail", excerpt="root login")],
@@ -155,7 +155,7 @@ def test_history_names_new_failures_fixed_and_changed_evidence():
         "BASE-FW-02": [evidence("fail", excerpt="port 9090")]}), "x").changed_evidence == []
 
 
-def test_since_refuses_a_file_that_is_not_a_report(tmp_path):
+def test_since_refuses_a_file_that_is_not_a_report(tmp_path) -> None:
     f = write(tmp_path / "old.json", json.dumps({"environment": "lab"}))
     with pytest.raises(InvalidInput, match=r"old\.json"):
         history.load(f)
@@ -168,7 +168,7 @@ def _store(tmp_path: Path) -> list[secrets_scan.Secret]:
 
 
 @pytest.mark.control("SEC-RPT-01")
-def test_secrets_are_masked_in_the_report_and_the_report_is_searched(tmp_path):
+def test_secrets_are_masked_in_the_report_and_the_report_is_searched(tmp_path) -> None:
     secrets = _store(tmp_path / "store")
     assert [s.name for s in secrets] == ["db/horde.password"]  # certificates are public
     leaky = {"BASE-SSH-01": [evidence("fail", excerpt="mysql -pXq8-very-secret-value-41")]}
@@ -187,7 +187,7 @@ def test_secrets_are_masked_in_the_report_and_the_report_is_searched(tmp_path):
 
 
 @pytest.mark.control("SEC-GIT-01")
-def test_git_search_finds_a_planted_secret_without_printing_it(tmp_path, capsys):
+def test_git_search_finds_a_planted_secret_without_printing_it(tmp_path, capsys) -> None:
     import subprocess
 
     secrets = _store(tmp_path / "store")
@@ -205,13 +205,13 @@ def test_git_search_finds_a_planted_secret_without_printing_it(tmp_path, capsys)
     assert secrets_scan.in_git(secrets, repo) == []
 
 
-def test_formats_are_checked():
+def test_formats_are_checked() -> None:
     assert report_cmd.parse_formats("json,html") == ["json", "html"]
     with pytest.raises(Exception, match="allowed: a comma-separated list of html, json, junit"):
         report_cmd.parse_formats("pdf")
 
 
-def test_plan_layer_reads_a_saved_preview(tmp_path):
+def test_plan_layer_reads_a_saved_preview(tmp_path) -> None:
     """A `pulumi preview --json` document (steps with newState) judged by the same rules: a
     volume switched to the unencrypted type fails CLOUD-DATA-02, nothing else."""
     from municloud.audit import collect, plan
