@@ -34,13 +34,18 @@ FLOATING_IP_ASSOCIATE = "openstack:networking/floatingIpAssociate:FloatingIpAsso
 
 
 class ResourceLike(Protocol):
-    """What `pulumi_policy.PolicyResource` offers (and a test double can)."""
+    """What `pulumi_policy.PolicyResource` offers (and a test double can); read only."""
 
-    resource_type: str
-    name: str
-    urn: str
-    props: Mapping[str, Any]
-    property_dependencies: Mapping[str, Sequence[Any]]
+    @property
+    def resource_type(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def urn(self) -> str: ...
+    @property
+    def props(self) -> Mapping[str, Any]: ...
+    @property
+    def property_dependencies(self) -> Mapping[str, Sequence[Any]]: ...
 
 
 @dataclass

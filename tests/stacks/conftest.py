@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
 from municloud.core import topology
 from municloud.core.services import load_services
+
+if TYPE_CHECKING:
+    import mock_cloud
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +22,7 @@ def production() -> topology.Topology:
 
 
 @pytest.fixture(scope="session")
-def production_run(production: topology.Topology) -> Any:
+def production_run(production: topology.Topology) -> mock_cloud.Run:
     import mock_cloud
 
     return mock_cloud.run(production)

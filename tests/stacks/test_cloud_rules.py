@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from municloud.audit.cloud_rules import (
     RULES,
     Estate,
+    Expectations,
+    Finding,
     FloatingIp,
     SecurityGroupRule,
     Server,
@@ -23,27 +27,29 @@ META = {"municloud_services": "edge", "environment": "production", "owner": "Her
 
 
 @pytest.fixture(scope="module")
-def expected():
+def expected() -> Expectations:
     return expectations(load("production"))
 
 
-def srv(name, services, groups=("g",), **kw):
+def srv(name: str, services: Sequence[str], groups: Sequence[str] = ("g",),
+        **kw: Any) -> Server:
     meta = dict(META, municloud_services=",".join(services))
     return Server(name=name, image="debian-12-20250520", metadata=meta,
                   security_groups=tuple(groups), **kw)
 
 
-def ingress(port, prefix, proto="tcp", group="g", end=None):
+def ingress(port: int, prefix: str | None, proto: str = "tcp", group: str = "g",
+            end: int | None = None) -> SecurityGroupRule:
     return SecurityGroupRule(group=group, direction="ingress", protocol=proto, port_min=port,
                              port_max=end or port, remote_ip_prefix=prefix)
 
 
-def ids(findings):
+def ids(findings: Iterable[Finding]) -> list[tuple[str, str]]:
     return sorted((f.control, f.name) for f in findings)
 
 
 @pytest.mark.control("CLOUD-NET-01")
-def test_internet_ingress(expected) -> None:
+def test_internet_ingress(expected: Expectations) -> None:
     rule = RULES["CLOUD-NET-01"]
     good = Estate(servers=(srv("edge1", ["edge"]), srv("mail1", ["mail"], groups=("m",))),
                   security_group_rules=(ingress(443, "0.0.0.0/0"), ingress(80, "::/0"),
@@ -63,7 +69,7 @@ def test_internet_ingress(expected) -> None:
 
 
 @pytest.mark.control("CLOUD-NET-02")
-def test_ssh_sources(expected) -> None:
+def test_ssh_sources(expected: Expectations) -> None:
     rule = RULES["CLOUD-NET-02"]
     good = Estate(servers=(srv("db1", ["db"]), srv("backup1", ["backup_server"], groups=("b",))),
                   security_group_rules=(ingress(22, "10.20.40.0/24"), ingress(22, "10.20.99.0/24"),
@@ -77,7 +83,7 @@ def test_ssh_sources(expected) -> None:
 
 
 @pytest.mark.control("CLOUD-NET-03")
-def test_floating_ips(expected) -> None:
+def test_floating_ips(expected: Expectations) -> None:
     rule = RULES["CLOUD-NET-03"]
     assert rule(Estate(floating_ips=(FloatingIp("100.64.0.1", "edge1"),
                                      FloatingIp("100.64.0.2", None))), expected) == []
@@ -87,7 +93,7 @@ def test_floating_ips(expected) -> None:
 
 
 @pytest.mark.control("CLOUD-NET-04")
-def test_restricted_egress(expected) -> None:
+def test_restricted_egress(expected: Expectations) -> None:
     rule = RULES["CLOUD-NET-04"]
     egress = [SecurityGroupRule("e", "egress", remote_ip_prefix=c) for c in expected.internal_cidrs]
     db = srv("db1", ["db"], groups=("e",))
@@ -101,7 +107,7 @@ def test_restricted_egress(expected) -> None:
 
 
 @pytest.mark.control("CLOUD-DATA-01", "CLOUD-DATA-02")
-def test_stateful_volumes(expected) -> None:
+def test_stateful_volumes(expected: Expectations) -> None:
     tagged = {"municloud_backup": "true"}
     good = Estate(servers=(srv("db1", ["db"]), srv("backup1", ["backup_server"])),
                   volumes=(Volume("db1-mysql", 100, "ceph-ssd-luks", tagged, ("db1",)),
@@ -118,7 +124,7 @@ def test_stateful_volumes(expected) -> None:
 
 
 @pytest.mark.control("CLOUD-META-01")
-def test_metadata(expected) -> None:
+def test_metadata(expected: Expectations) -> None:
     rule = RULES["CLOUD-META-01"]
     assert rule(Estate(servers=(srv("edge1", ["edge"]),)), expected) == []
     bad = Estate(servers=(Server("edge1", metadata={"environment": "production"}),
@@ -130,7 +136,7 @@ def test_metadata(expected) -> None:
 
 
 @pytest.mark.control("CLOUD-HA-01")
-def test_replicas_anti_affinity(expected) -> None:
+def test_replicas_anti_affinity(expected: Expectations) -> None:
     rule = RULES["CLOUD-HA-01"]
     groups = (ServerGroup("aa", "anti-affinity"), ServerGroup("bb", "anti-affinity"),
               ServerGroup("af", "affinity"))
@@ -146,7 +152,7 @@ def test_replicas_anti_affinity(expected) -> None:
 
 
 @pytest.mark.control("CLOUD-IMG-01")
-def test_pinned_image(expected) -> None:
+def test_pinned_image(expected: Expectations) -> None:
     rule = RULES["CLOUD-IMG-01"]
     assert rule(Estate(servers=(srv("edge1", ["edge"]),)), expected) == []
     bad = replace(srv("edge1", ["edge"]), image="debian-12-Latest")

@@ -3,36 +3,45 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import mock_cloud
 import pytest
 import yaml
 from policies import policies  # plain module: building policies starts no gRPC server
+from pulumi_policy import StackValidationArgs, StackValidationPolicy
 
 from municloud.core import topology
 from municloud.core.services import load_services
 
 
-def run_pack(resources):
-    found = []
-    args = SimpleNamespace(resources=resources, stack_tags={}, get_config=dict)
+def run_pack(resources: list[mock_cloud.Registered]) -> list[tuple[str, str, str | None]]:
+    found: list[tuple[str, str, str | None]] = []
+    # What the engine passes; the mocks' resources offer what PolicyResource does.
+    args = cast(StackValidationArgs,
+                SimpleNamespace(resources=resources, stack_tags={}, get_config=dict))
     for policy in policies():
-        policy.validate(args, lambda message, urn=None, _p=policy: found.append(
-            (_p.name, message, urn)))
+        def report(message: str, urn: str | None = None,
+                   _p: StackValidationPolicy = policy) -> None:
+            found.append((_p.name, message, urn))
+        policy.validate(args, report)
     return found
 
 
 @pytest.mark.control("CLOUD-NET-01", "CLOUD-NET-02", "CLOUD-NET-03", "CLOUD-NET-04",
                      "CLOUD-DATA-01", "CLOUD-DATA-02", "CLOUD-META-01", "CLOUD-HA-01",
                      "CLOUD-IMG-01")
-def test_production_passes_the_pack(production_run) -> None:
+def test_production_passes_the_pack(production_run: mock_cloud.Run) -> None:
     assert len(policies()) == 9
     assert run_pack(production_run.resources) == []
 
 
 @pytest.mark.control("CLOUD-NET-01", "CLOUD-DATA-01", "CLOUD-DATA-02")
-def test_bad_topology_gives_exactly_the_expected_violations(tmp_path, monkeypatch) -> None:
+def test_bad_topology_gives_exactly_the_expected_violations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     data = yaml.safe_load(topology.topology_file("production").read_text())
     for h in data["hosts"]:
         if h["name"] == "mail1":  # SMTP/IMAP from the internet, but on the services tier

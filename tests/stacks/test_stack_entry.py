@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import mock_cloud
 import pytest
@@ -55,7 +57,9 @@ def test_main_exports_the_inventory() -> None:
     (lambda d: d["openstack"].update(image="debian-12-latest"), "is not pinned"),
     (lambda d: d["hosts"][2]["volumes"][0].pop("size_gb"), "has no size"),
 ])
-def test_bad_topology_fails_before_any_resource(tmp_path: Path, change, message) -> None:
+def test_bad_topology_fails_before_any_resource(
+    tmp_path: Path, change: Callable[[dict[str, Any]], object], message: str,
+) -> None:
     data = yaml.safe_load(topology.topology_file("production").read_text())
     change(data)
     f = tmp_path / "topology.yml"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import mock_cloud
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from municloud.core import inventory
 from municloud.core.ports import host_rules
 from municloud.core.services import Port, load_services
+from municloud.core.topology import Topology
 
 INSTANCE = "openstack:compute/instance:Instance"
 PORT = "openstack:networking/port:Port"
@@ -25,15 +29,16 @@ SUBNET = "openstack:networking/subnet:Subnet"
 SERVER_GROUP = "openstack:compute/serverGroup:ServerGroup"
 
 
-def server(run, name):
+def server(run: mock_cloud.Run, name: str) -> mock_cloud.Registered:
     return next(r for r in run.of_type(INSTANCE) if r.props["name"] == name)
 
 
-def port_of(run, srv):
+def port_of(run: mock_cloud.Run, srv: mock_cloud.Registered) -> mock_cloud.Registered:
     return run.by_id()[srv.props["networks"][0]["port"]]
 
 
-def ingress_of(run, srv):
+def ingress_of(run: mock_cloud.Run,
+               srv: mock_cloud.Registered) -> set[tuple[str, int, int, str]]:
     """(proto, first, last, source) of every ingress rule in the server's port's groups."""
     groups = set(port_of(run, srv).props["securityGroupIds"])
     return {(r.props["protocol"], r.props["portRangeMin"], r.props["portRangeMax"],
@@ -42,13 +47,13 @@ def ingress_of(run, srv):
             if r.props["securityGroupId"] in groups and r.props["direction"] == "ingress"}
 
 
-def public_hosts(topo):
+def public_hosts(topo: Topology) -> set[str]:
     """Hosts on an edge network with something that serves the internet: a floating IP each."""
     return {h.name for h in topo.hosts if topo.network(h.network).purpose == "edge"
             and any(r.from_internet for r in host_rules(topo, h))}
 
 
-def test_counts_per_type(production, production_run) -> None:
+def test_counts_per_type(production: Topology, production_run: mock_cloud.Run) -> None:
     counts = Counter(r.resource_type for r in production_run.resources)
     edge_hosts = public_hosts(production)
     assert counts[INSTANCE] == counts[PORT] == len(production.hosts) == 10
@@ -64,7 +69,8 @@ def test_counts_per_type(production, production_run) -> None:
 
 
 @pytest.mark.control("CLOUD-NET-01", "CLOUD-NET-02")
-def test_security_groups_equal_the_firewall_rules(production, production_run) -> None:
+def test_security_groups_equal_the_firewall_rules(production: Topology,
+                                                  production_run: mock_cloud.Run) -> None:
     """Security groups and the host firewall come from one declaration: ports.host_rules."""
     for h in production.hosts:
         expected = {(r.proto, r.port, r.end, cidr) for r in host_rules(production, h)
@@ -72,7 +78,8 @@ def test_security_groups_equal_the_firewall_rules(production, production_run) ->
         assert ingress_of(production_run, server(production_run, h.name)) == expected, h.name
 
 
-def test_each_server_on_its_tier_with_its_service_groups(production, production_run) -> None:
+def test_each_server_on_its_tier_with_its_service_groups(production: Topology,
+                                                         production_run: mock_cloud.Run) -> None:
     runs = production_run
     nets = {r.id: r.props["name"] for r in runs.of_type(NETWORK)}
     groups = {r.id: r.props["name"] for r in runs.of_type(SEC_GROUP)}
@@ -86,7 +93,8 @@ def test_each_server_on_its_tier_with_its_service_groups(production, production_
 
 
 @pytest.mark.control("CLOUD-NET-04")
-def test_restricted_tier_has_no_egress_to_anywhere(production, production_run) -> None:
+def test_restricted_tier_has_no_egress_to_anywhere(production: Topology,
+                                                   production_run: mock_cloud.Run) -> None:
     egress = [r for r in production_run.of_type(SEC_GROUP_RULE)
               if r.props["direction"] == "egress"]
     restricted = {r.id for r in production_run.of_type(SEC_GROUP)
@@ -98,7 +106,8 @@ def test_restricted_tier_has_no_egress_to_anywhere(production, production_run) -
 
 
 @pytest.mark.control("CLOUD-DATA-01", "CLOUD-DATA-02")
-def test_volumes_attached_to_their_servers(production, production_run) -> None:
+def test_volumes_attached_to_their_servers(production: Topology,
+                                           production_run: mock_cloud.Run) -> None:
     by_id = production_run.by_id()
     attached = {(by_id[a.props["instanceId"]].props["name"],
                  by_id[a.props["volumeId"]].props["name"])
@@ -115,7 +124,8 @@ def test_volumes_attached_to_their_servers(production, production_run) -> None:
 
 
 @pytest.mark.control("CLOUD-NET-03")
-def test_floating_ips_only_on_edge_hosts(production, production_run) -> None:
+def test_floating_ips_only_on_edge_hosts(production: Topology,
+                                         production_run: mock_cloud.Run) -> None:
     by_id = production_run.by_id()
     fips = {f.props["address"]: f for f in production_run.of_type(FLOATING_IP)}
     ports = {fips[a.props["floatingIp"]].name: by_id[a.props["portId"]]
@@ -126,8 +136,10 @@ def test_floating_ips_only_on_edge_hosts(production, production_run) -> None:
 
 
 @pytest.mark.control("CLOUD-META-01", "CLOUD-IMG-01", "CLOUD-HA-01")
-def test_servers_metadata_image_flavor_and_groups(production, production_run) -> None:
+def test_servers_metadata_image_flavor_and_groups(production: Topology,
+                                                  production_run: mock_cloud.Run) -> None:
     groups = {g.id: g.props for g in production_run.of_type(SERVER_GROUP)}
+    assert production.openstack is not None
     for h in production.hosts:
         p = server(production_run, h.name).props
         assert p["metadata"] == {"municloud_services": ",".join(h.services),
@@ -143,7 +155,8 @@ def test_servers_metadata_image_flavor_and_groups(production, production_run) ->
         assert bool(p.get("blockDevices")) == h.boot_from_volume
 
 
-def test_inventory_output_is_what_the_topology_implies(production, production_run) -> None:
+def test_inventory_output_is_what_the_topology_implies(production: Topology,
+                                                       production_run: mock_cloud.Run) -> None:
     out = copy.deepcopy(production_run.outputs["inventory"])
     inventory.check_outputs(production, out, "stack output")
     floating = {f.props["address"] for f in production_run.of_type(FLOATING_IP)}
@@ -157,8 +170,10 @@ def test_inventory_output_is_what_the_topology_implies(production, production_ru
 
 # Changing the topology or a declaration changes the graph -------------------------------
 
-def test_added_host_and_volume_appear(variant) -> None:
-    def change(d) -> None:
+def test_added_host_and_volume_appear(
+    variant: Callable[[Callable[[dict[str, Any]], None]], Topology],
+) -> None:
+    def change(d: dict[str, Any]) -> None:
         d["hosts"].append({"name": "files2", "services": ["files"], "size": "large",
                            "network": "services", "address": "10.20.20.32",
                            "volumes": [{"name": "ocis", "size_gb": 50, "mount": "/srv/ocis"}]})
@@ -173,7 +188,8 @@ def test_added_host_and_volume_appear(variant) -> None:
         for c in r.sources}
 
 
-def test_declared_port_reaches_the_security_group(production, monkeypatch) -> None:
+def test_declared_port_reaches_the_security_group(production: Topology,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import municloud.core.services as services
 
     real = load_services()
@@ -189,8 +205,9 @@ def test_declared_port_reaches_the_security_group(production, monkeypatch) -> No
         for c in r.sources}
 
 
-def test_inventory_output_feeds_municloud_inventory_from_stack(production, production_run,
-                                                               tmp_path) -> None:
+def test_inventory_output_feeds_municloud_inventory_from_stack(production: Topology,
+                                                               production_run: mock_cloud.Run,
+                                                               tmp_path: Path) -> None:
     import json
 
     from municloud.core.inventory import stack_outputs
@@ -209,13 +226,14 @@ def test_inventory_output_feeds_municloud_inventory_from_stack(production, produ
 MEET_PORTS = {("udp", 10000), ("udp", 3478), ("tcp", 5349)}
 
 
-def _opened(run, host):
+def _opened(run: mock_cloud.Run, host: str) -> set[tuple[str, int]]:
     return {(proto, first) for proto, first, _, _ in ingress_of(run, server(run, host))}
 
 
 @pytest.mark.control("CLOUD-NET-01")
-def test_meet_opens_its_debian_parts_but_not_the_undeployed_videobridge(production,
-                                                                         production_run) -> None:
+def test_meet_opens_its_debian_parts_but_not_the_undeployed_videobridge(
+    production: Topology, production_run: mock_cloud.Run,
+) -> None:
     assert load_services()["meet"].implemented
     opened = _opened(production_run, "meet1")
     assert ("udp", 10000) not in opened  # jitsi-videobridge2: no artifact pinned
@@ -223,7 +241,9 @@ def test_meet_opens_its_debian_parts_but_not_the_undeployed_videobridge(producti
 
 
 @pytest.mark.control("CLOUD-NET-01")
-def test_vendor_port_opens_only_when_its_component_can_be_deployed(production, monkeypatch) -> None:
+def test_vendor_port_opens_only_when_its_component_can_be_deployed(
+    production: Topology, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """meet implemented: the Debian parts' ports open (coturn), the videobridge's only once
     the manifest lets hosts obtain jitsi-videobridge2."""
     import municloud.core.services as services
