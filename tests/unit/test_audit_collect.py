@@ -4,6 +4,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from municloud.audit import collect, secrets_scan
 from municloud.core import topology
@@ -11,13 +16,16 @@ from municloud.deploy import verify
 from municloud.deploy.ansible_run import PlayResult
 
 
-def _rec(test, outcome, host="db1", reason="", when=None, controls=("BASE-SSH-01",)):
+def _rec(test: str, outcome: str, host: str = "db1", reason: str = "", when: str | None = None,
+         controls: Sequence[str] = ("BASE-SSH-01",)) -> dict[str, Any]:
     return {"test": test, "outcome": outcome, "controls": list(controls), "host": host,
             "reason": reason, "check": "what it checks", "excerpt": "",
             "when": when or collect.now(), "seconds": 0.2}
 
 
-def test_exercises_come_from_their_last_records_with_their_age(monkeypatch) -> None:
+def test_exercises_come_from_their_last_records_with_their_age(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     old = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)).isoformat(timespec="seconds")
     fresh = [_rec("infra/baseline/test_ssh.py::test_a[db1]", "passed"),
              _rec("infra/backup/test_restore_drill.py::test_drill", "not run",
@@ -49,7 +57,8 @@ def test_skips_map_to_statuses() -> None:
                                "reason": "no host runs the service"}) == "not applicable"
 
 
-def test_drift_findings_carry_the_diff_with_secrets_masked(monkeypatch, tmp_path) -> None:
+def test_drift_findings_carry_the_diff_with_secrets_masked(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
     (tmp_path / "db").mkdir()
     (tmp_path / "db" / "x.password").write_text("Zz9-secret-in-a-diff-77\n")
     secrets = secrets_scan.load("lab", store=tmp_path)

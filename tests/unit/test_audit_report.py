@@ -69,7 +69,7 @@ def test_json_validates_against_the_checked_in_schema() -> None:
         jsonschema.validate(doc, schema)
 
 
-def test_junit_is_read_back_by_a_junit_parser(tmp_path) -> None:
+def test_junit_is_read_back_by_a_junit_parser(tmp_path: Path) -> None:
     r = report(outcomes={"BASE-SSH-01": [evidence("fail", excerpt="PasswordAuthentication yes")]})
     f = write(tmp_path / "r.xml", render_junit.render(r))
     xml = junitparser.JUnitXml.fromfile(str(f))
@@ -120,8 +120,10 @@ def _inventories(tmp_path: Path, text: str) -> Path:
     ("- {control: BASE-SSH-01, scope: [nohost], reason: because of reasons, approver: me, "
      "expires: 2099-01-01}\n", "[0] (BASE-SSH-01).scope: not a host or service of lab: nohost"),
 ])
-def test_bad_waivers_are_refused_naming_file_and_entry(tmp_path, monkeypatch, capsys, text,
-                                                       expected) -> None:
+def test_bad_waivers_are_refused_naming_file_and_entry(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       text: str, expected: str) -> None:
     monkeypatch.setenv("MUNICLOUD_INVENTORIES", str(_inventories(tmp_path, text)))
     with pytest.raises(InvalidInput) as exc:
         waivers.load("lab", known_scopes={"db1", "backup1"})
@@ -155,7 +157,7 @@ def test_history_names_new_failures_fixed_and_changed_evidence() -> None:
         "BASE-FW-02": [evidence("fail", excerpt="port 9090")]}), "x").changed_evidence == []
 
 
-def test_since_refuses_a_file_that_is_not_a_report(tmp_path) -> None:
+def test_since_refuses_a_file_that_is_not_a_report(tmp_path: Path) -> None:
     f = write(tmp_path / "old.json", json.dumps({"environment": "lab"}))
     with pytest.raises(InvalidInput, match=r"old\.json"):
         history.load(f)
@@ -168,7 +170,7 @@ def _store(tmp_path: Path) -> list[secrets_scan.Secret]:
 
 
 @pytest.mark.control("SEC-RPT-01")
-def test_secrets_are_masked_in_the_report_and_the_report_is_searched(tmp_path) -> None:
+def test_secrets_are_masked_in_the_report_and_the_report_is_searched(tmp_path: Path) -> None:
     secrets = _store(tmp_path / "store")
     assert [s.name for s in secrets] == ["db/horde.password"]  # certificates are public
     leaky = {"BASE-SSH-01": [evidence("fail", excerpt="mysql -pXq8-very-secret-value-41")]}
@@ -187,7 +189,9 @@ def test_secrets_are_masked_in_the_report_and_the_report_is_searched(tmp_path) -
 
 
 @pytest.mark.control("SEC-GIT-01")
-def test_git_search_finds_a_planted_secret_without_printing_it(tmp_path, capsys) -> None:
+def test_git_search_finds_a_planted_secret_without_printing_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
     import subprocess
 
     secrets = _store(tmp_path / "store")
@@ -211,7 +215,7 @@ def test_formats_are_checked() -> None:
         report_cmd.parse_formats("pdf")
 
 
-def test_plan_layer_reads_a_saved_preview(tmp_path) -> None:
+def test_plan_layer_reads_a_saved_preview(tmp_path: Path) -> None:
     """A `pulumi preview --json` document (steps with newState) judged by the same rules: a
     volume switched to the unencrypted type fails CLOUD-DATA-02, nothing else."""
     from municloud.audit import collect, plan

@@ -50,7 +50,7 @@ def _one_line(r: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.mark.parametrize("cmd", [["audit", "cloud", "--cloud", "nosuch", "--env", "staging"],
                                  ["preflight", "staging", "--cloud", "nosuch"]])
-def test_no_clouds_yaml_entry(tmp_path, cmd) -> None:
+def test_no_clouds_yaml_entry(tmp_path: Path, cmd: list[str]) -> None:
     r = _run(cmd, _clouds(tmp_path, "http://127.0.0.1:1/v3"))
     assert r.returncode == 2
     line = _one_line(r)
@@ -63,7 +63,7 @@ CMDS = [["audit", "cloud", "--cloud", "other", "--env", "staging"],
 
 
 @pytest.mark.parametrize("cmd", CMDS)
-def test_missing_clouds_yaml_is_named_as_such(tmp_path, cmd) -> None:
+def test_missing_clouds_yaml_is_named_as_such(tmp_path: Path, cmd: list[str]) -> None:
     r = _run(cmd, tmp_path / "nowhere" / "clouds.yaml")
     assert r.returncode == 2
     assert _one_line(r).startswith(f"municloud: error: cloud 'other': OS_CLIENT_CONFIG_FILE="
@@ -76,7 +76,7 @@ def test_missing_clouds_yaml_is_named_as_such(tmp_path, cmd) -> None:
     (b"- just\n- a list\n", "not a clouds.yaml"),
     (b"clouds:\n  other: 3\n", "clouds.other: must be a mapping"),
 ])
-def test_invalid_clouds_yaml_is_named_as_such(tmp_path, content, words) -> None:
+def test_invalid_clouds_yaml_is_named_as_such(tmp_path: Path, content: bytes, words: str) -> None:
     f = tmp_path / "clouds.yaml"
     f.write_bytes(content)
     r = _run(CMDS[0], f)
@@ -87,7 +87,7 @@ def test_invalid_clouds_yaml_is_named_as_such(tmp_path, content, words) -> None:
 
 @pytest.mark.parametrize("url", ["keystone:5000/v3", "ftp://keystone/v3", "http:///v3",
                                  "http://key stone:5000/v3", "http://[::1/v3"])
-def test_invalid_auth_url_is_named(tmp_path, url) -> None:
+def test_invalid_auth_url_is_named(tmp_path: Path, url: str) -> None:
     for cmd in CMDS:
         r = _run(cmd, _clouds(tmp_path, url))
         assert r.returncode == 2
@@ -96,7 +96,7 @@ def test_invalid_auth_url_is_named(tmp_path, url) -> None:
                                 "such as https://keystone.example:5000/v3)")
 
 
-def test_audit_of_an_unknown_cloud_names_the_cloud(tmp_path) -> None:
+def test_audit_of_an_unknown_cloud_names_the_cloud(tmp_path: Path) -> None:
     r = _run(["audit", "cloud", "--cloud", "no-such-cloud"],
              _clouds(tmp_path, "http://127.0.0.1:1/v3"))
     assert r.returncode == 2
@@ -107,7 +107,7 @@ def test_audit_of_an_unknown_cloud_names_the_cloud(tmp_path) -> None:
 
 @pytest.mark.parametrize("cmd", [["audit", "cloud", "--cloud", "other", "--env", "staging"],
                                  ["preflight", "staging", "--cloud", "other"]])
-def test_unreachable_endpoint(tmp_path, cmd) -> None:
+def test_unreachable_endpoint(tmp_path: Path, cmd: list[str]) -> None:
     url = f"http://127.0.0.1:{_free_port()}/v3"
     r = _run(cmd, _clouds(tmp_path, url))
     assert r.returncode == 1
@@ -117,13 +117,13 @@ def test_unreachable_endpoint(tmp_path, cmd) -> None:
 
 @pytest.mark.parametrize("cmd", [["audit", "cloud", "--cloud", "other", "--env", "nope"],
                                  ["preflight", "nope", "--cloud", "other"]])
-def test_unknown_environment(tmp_path, cmd) -> None:
+def test_unknown_environment(tmp_path: Path, cmd: list[str]) -> None:
     r = _run(cmd, _clouds(tmp_path, "http://127.0.0.1:1/v3"))
     assert r.returncode == 2
     assert _one_line(r).startswith("municloud: error: unknown environment 'nope'")
 
 
-def test_audit_without_env_names_the_choices(tmp_path) -> None:
+def test_audit_without_env_names_the_choices(tmp_path: Path) -> None:
     r = _run(["audit", "cloud", "--cloud", "other"], _clouds(tmp_path, "http://127.0.0.1:1/v3"))
     assert r.returncode == 1
     assert "give --env ENV" in _one_line(r)
