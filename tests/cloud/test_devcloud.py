@@ -39,7 +39,9 @@ def servers(conn: Any, topo: topology.Topology) -> Any:
     estate_builder.destroy(conn)
 
 
-def test_preflight_passes_then_fails_when_quota_is_lowered(conn, admin, topo, capsys) -> None:
+def test_preflight_passes_then_fails_when_quota_is_lowered(
+    conn: Any, admin: Any, topo: topology.Topology, capsys: pytest.CaptureFixture[str],
+) -> None:
     checks = preflight(conn, topo)
     assert [c for c in checks if not c.ok] == []
     assert cli.main(["preflight", ENV, "--cloud", "devcloud"]) == 0
@@ -59,7 +61,7 @@ def test_preflight_passes_then_fails_when_quota_is_lowered(conn, admin, topo, ca
 @pytest.mark.control("CLOUD-NET-01", "CLOUD-NET-02", "CLOUD-NET-03", "CLOUD-NET-04",
                      "CLOUD-DATA-01", "CLOUD-DATA-02", "CLOUD-META-01", "CLOUD-HA-01",
                      "CLOUD-IMG-01", "CLOUD-DRIFT-01", "CLOUD-DRIFT-02", "CLOUD-DRIFT-03")
-def test_compliant_estate_has_no_findings(servers, topo) -> None:
+def test_compliant_estate_has_no_findings(servers: Any, topo: topology.Topology) -> None:
     report = audit("devcloud", ENV)
     assert report.servers == len(topo.hosts)
     assert [str(f) for f in report.findings] == []
@@ -70,7 +72,8 @@ def _safe(d: dict[str, Any]) -> Any:
     return d["__ansible_unsafe"] if set(d) == {"__ansible_unsafe"} else d
 
 
-def test_dynamic_inventory_groups_match_metadata(servers, topo, tmp_path) -> None:
+def test_dynamic_inventory_groups_match_metadata(servers: Any, topo: topology.Topology,
+                                                 tmp_path: Path) -> None:
     source = yaml.safe_load((paths.INVENTORIES / ENV / "openstack.yml").read_text())
     source["only_clouds"] = ["devcloud"]
     (tmp_path / "openstack.yml").write_text(yaml.safe_dump(source))
@@ -89,7 +92,10 @@ def test_dynamic_inventory_groups_match_metadata(servers, topo, tmp_path) -> Non
 
 @pytest.mark.control("CLOUD-NET-01", "CLOUD-NET-02", "CLOUD-NET-03", "CLOUD-META-01",
                      "CLOUD-DRIFT-03")
-def test_noncompliant_estate_reports_exactly_the_violations(conn, servers, topo, capsys) -> None:
+def test_noncompliant_estate_reports_exactly_the_violations(
+    conn: Any, servers: Any, topo: topology.Topology, capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert topo.openstack is not None
     env = topo.environment
     edge = conn.network.find_security_group(f"{env}-edge")
     conn.network.create_security_group_rule(  # SSH open to the world
@@ -120,7 +126,7 @@ def test_noncompliant_estate_reports_exactly_the_violations(conn, servers, topo,
     assert {(f["control"], f["kind"], f["name"]) for f in report["findings"]} == found
 
 
-def test_wrong_password_is_one_clear_line(devcloud, tmp_path) -> None:
+def test_wrong_password_is_one_clear_line(devcloud: str, tmp_path: Path) -> None:
     clouds = yaml.safe_load(Path(os.environ["OS_CLIENT_CONFIG_FILE"]).read_text())
     clouds["clouds"]["devcloud"]["auth"]["password"] = "not-the-password"
     f = tmp_path / "clouds.yaml"
@@ -134,7 +140,7 @@ def test_wrong_password_is_one_clear_line(devcloud, tmp_path) -> None:
         "http://127.0.0.1:5000/v3 (wrong user name, password or project in clouds.yaml)"]
 
 
-def test_smoke_playbook_passes(devcloud) -> None:
+def test_smoke_playbook_passes(devcloud: str) -> None:
     r = subprocess.run([str(BIN / "ansible-playbook"), "playbooks/cloud-smoke.yml",
                         "-e", "smoke_cloud=devcloud"], cwd=paths.REPO, capture_output=True,
                        text=True, env={**os.environ})

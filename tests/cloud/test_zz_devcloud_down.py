@@ -9,7 +9,7 @@ from municloud.devcloud import PORTS, control, processes
 pytestmark = pytest.mark.devcloud
 
 
-def test_nothing_listens_after_down(devcloud) -> None:
+def test_nothing_listens_after_down(devcloud: str) -> None:
     assert set(control.listening()) == set(PORTS)  # devcloud is up: every port listens
     stopped = control.down()
     assert "keystone" in stopped and "mariadb" in stopped
@@ -17,7 +17,7 @@ def test_nothing_listens_after_down(devcloud) -> None:
     assert all(processes.pid_of(p.name) is None for p in processes.all_procs())
 
 
-def test_a_second_up_after_down_comes_up_and_answers(devcloud) -> None:
+def test_a_second_up_after_down_comes_up_and_answers(devcloud: str) -> None:
     """The second `up` of a machine (after an up, the tests and a down) once hung for over
     ten minutes: a threaded keystone worker died in eventlet and nova waited on it forever.
     Every wait is bounded now; this `up` must finish within its own deadlines and leave

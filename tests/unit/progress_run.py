@@ -25,13 +25,13 @@ def main(argv: list[str]) -> int:
     if "--no-fail" in argv:
         extra += ["-e", "progress_fail=false"]
     converge.SITE = str(FIXTURES / "playbook.yml")
-    ansible_run.inventory_source = lambda env: FIXTURES / "hosts.yml"  # type: ignore[assignment]
+    ansible_run.inventory_source = lambda env: FIXTURES / "hosts.yml"
     original = ansible_run.run_playbook
 
     def with_vars(*args: object, **kwargs: object) -> ansible_run.PlayResult:
         return original(*args, extra_args=extra, **kwargs)  # type: ignore[arg-type]
 
-    ansible_run.run_playbook = with_vars  # type: ignore[assignment]
+    ansible_run.run_playbook = with_vars
     with session.start(paths.env_state("unit"), "deploy", verbose="-v" in argv):
         try:
             converge.converge("unit")

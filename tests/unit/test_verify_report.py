@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_drill_record():
 '''
 
 
-def run(tmp_path: Path, *args: str) -> list[dict[str, object]]:
+def run(tmp_path: Path, *args: str) -> list[dict[str, Any]]:
     (tmp_path / "test_suite.py").write_text(SUITE)
     (tmp_path / "pytest.ini").write_text(
         "[pytest]\nmarkers =\n  control(*ids): c\n  exercise: e\n  disruptive: d\n"
@@ -79,7 +80,7 @@ def run(tmp_path: Path, *args: str) -> list[dict[str, object]]:
 def test_state_checks_are_recorded_once_with_controls_hosts_and_not_run(
         tmp_path: Path, workers: list[str]) -> None:
     results = run(tmp_path, "-m", STATE_CHECKS, *workers)
-    by_test = {(r["test"].split("::")[-1], r["outcome"]): r for r in results}  # type: ignore[union-attr]
+    by_test = {(r["test"].split("::")[-1], r["outcome"]): r for r in results}
     assert len(results) == 6, results
     assert by_test[("test_state[h1]", "passed")]["host"] == "h1"
     assert by_test[("test_state[h2]", "passed")]["controls"] == ["C-STATE"]
@@ -87,7 +88,7 @@ def test_state_checks_are_recorded_once_with_controls_hosts_and_not_run(
     assert "exercise" in str(by_test[("test_exercise", "not run")]["reason"])
     assert "drill" in str(by_test[("test_drill", "not run")]["reason"])
     assert "never drilled" in str(by_test[("test_drill_record", "failed")]["reason"])
-    rows = {cid: result for cid, _, result, _ in by_control(results)}  # type: ignore[arg-type]
+    rows = {cid: result for cid, _, result, _ in by_control(results)}
     assert rows == {"C-STATE": "passed", "C-FAIL": "FAILED", "C-EXERCISE": "not run",
                     "C-DRILL": "FAILED"}
 

@@ -63,7 +63,7 @@ def networks(spec: Any) -> list[Net]:
         return [ipaddress.ip_network(f"{spec['prefix']['addr']}/{spec['prefix']['len']}")]
     if isinstance(spec, dict) and "range" in spec:
         first, last = (ipaddress.ip_address(a) for a in spec["range"])
-        return list(ipaddress.summarize_address_range(first, last))  # type: ignore[arg-type]
+        return list(ipaddress.summarize_address_range(first, last))
     return [ipaddress.ip_network(str(spec))]
 
 

@@ -104,7 +104,7 @@ class Outcome:
     results: dict[str, str] | None = None
 
 
-class _Client(slixmpp.ClientXMPP):  # type: ignore[misc]
+class _Client(slixmpp.ClientXMPP):
     def __init__(self, jid: str, password: str, ca: Path) -> None:
         super().__init__(jid, password)
         self.ca_certs = ca
