@@ -10,12 +10,14 @@ on `via` (python3 is there for Ansible); SSH TCP forwarding stays off on the hos
 
 from __future__ import annotations
 
+import io
 import shlex
 import socket
 import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import cast
 
 _REMOTE = r"""
 import os, socket, sys, threading
@@ -54,9 +56,9 @@ def _pump_in(conn: socket.socket, proc: subprocess.Popen[bytes]) -> None:
 
 
 def _pump_out(conn: socket.socket, proc: subprocess.Popen[bytes]) -> None:
-    assert proc.stdout is not None
+    out = cast(io.BufferedReader, proc.stdout)  # a PIPE with the default buffering
     try:
-        while data := proc.stdout.read1(65536):
+        while data := out.read1(65536):
             conn.sendall(data)
     except OSError:
         pass

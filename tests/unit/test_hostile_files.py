@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from municloud.core import admin_keys, paths
+from municloud.core.errors import InvalidInput
 
 from .topology_cases import write_env
 
@@ -37,9 +38,10 @@ def run(*args: str, inv: Path, state: Path, **kw: object) -> subprocess.Complete
         mp.setenv("MUNICLOUD_STATE", str(state))
         admin_keys.ensure_lab_admin_key("lab")
     env = dict(os.environ, MUNICLOUD_INVENTORIES=str(inv), MUNICLOUD_STATE=str(state))
-    return subprocess.run([sys.executable, "-m", "municloud.cli", *args], env=env, text=True,
-                          capture_output="stdout" not in kw, check=False, timeout=120,
-                          **kw)  # type: ignore[call-overload]
+    done: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        [sys.executable, "-m", "municloud.cli", *args], env=env, text=True,
+        capture_output="stdout" not in kw, check=False, timeout=120, **kw)
+    return done
 
 
 def _plant(path: Path, kind: str) -> None:
@@ -136,7 +138,7 @@ def test_duplicate_keys_are_found_with_the_c_loader_too() -> None:
     if getattr(yaml, "__with_libyaml__", False):
         assert issubclass(yamlfile.StrictLoader, yaml.CSafeLoader)
     text = "a:\n  b: 1\n  c: 2\n  b: 3\n"
-    with pytest.raises(yamlfile.InvalidInput, match=r"line 4: duplicate key 'b' \(first at "
+    with pytest.raises(InvalidInput, match=r"line 4: duplicate key 'b' \(first at "
                                                     r"line 2"):
         yamlfile.loads(text, "x.yml")
     # The same key in different mappings, and merge keys, are fine.

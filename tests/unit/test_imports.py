@@ -28,6 +28,8 @@ def test_no_test_imports_a_cli_module() -> None:
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
             found += [f"{f.relative_to(paths.REPO)}:{node.lineno}: {n}"
                       for n in names if _cli(n)]
     assert not found, "tests import CLI modules:\n" + "\n".join(found)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from municloud.core import admin_keys, inventory, paths, topology
-from municloud.core.errors import UserError
+from municloud.core.errors import InvalidInput, UserError
 from municloud.core.services import load_services
 
 # Spelled apart so that this file is no match itself.
@@ -75,7 +75,7 @@ def test_ssh_keys_from_is_checked(tmp_path: Path, value: str, path: str, words: 
     f = tmp_path / "production" / "topology.yml"
     f.parent.mkdir()
     f.write_text(yaml.safe_dump(data))
-    with pytest.raises(topology.InvalidInput) as err:
+    with pytest.raises(InvalidInput) as err:
         topology.load_file(f, load_services())
     lines = [str(p) for p in err.value.problems]
     assert any(f": {path}: " in line and words in line for line in lines), lines

@@ -62,6 +62,7 @@ def test_on_a_terminal_the_progress_is_live_and_the_log_holds_the_full_stream(
     child.expect(r"FAILED localhost  task 'Check a condition that does not hold'")
     child.expect(r"the scratch folder is not what it should be")
     child.expect(r"log: (\S+\.log):(\d+)")
+    assert isinstance(child.match, re.Match)
     log, line = Path(child.match.group(1)), int(child.match.group(2))
     child.expect(r"slowest tasks:")
     child.expect(pexpect.EOF)

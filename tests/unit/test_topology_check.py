@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from municloud.core import topology
+from municloud.core.errors import InvalidInput
 from municloud.core.services import load_services
 
 from .topology_cases import CASES, Case, write_env
@@ -38,7 +39,7 @@ def test_lab_has_the_production_host_set() -> None:
 @pytest.mark.control("BASE-TOPO-01")
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_topology_is_refused_with_file_path_and_reason(case: Case, tmp_path: Path) -> None:
-    with pytest.raises(topology.InvalidInput) as err:
+    with pytest.raises(InvalidInput) as err:
         topology.load_file(write_env(tmp_path, "bad", case), load_services())
     lines = [str(p) for p in err.value.problems]
     match = [line for line in lines if f": {case.path}: " in line]
@@ -50,7 +51,7 @@ def test_bad_topology_is_refused_with_file_path_and_reason(case: Case, tmp_path:
 @pytest.mark.control("BASE-TOPO-01")
 def test_allowed_values_are_named(tmp_path: Path) -> None:
     case = next(c for c in CASES if c.id == "unknown-service")
-    with pytest.raises(topology.InvalidInput) as err:
+    with pytest.raises(InvalidInput) as err:
         topology.load_file(write_env(tmp_path, "bad", case), load_services())
     assert "allowed: backup_server, db, directory, edge" in str(err.value)
 
