@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ GOOD_APT = {"name": "repo", "kind": "apt", "component": "meet",
             "packages": {"pkg-a": "1.0-1"}}
 
 
-def problems(*entries: dict[str, object], **top: object) -> str:
+def problems(*entries: Mapping[str, object], **top: object) -> str:
     with pytest.raises(InvalidInput) as exc:
         mf.parse([("m.yml", {**top, "artifacts": list(entries)})])
     assert exc.value.exit_code == 2

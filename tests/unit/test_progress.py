@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from municloud.core import paths
 from municloud.progress.ansible_events import AnsibleProgress
@@ -101,14 +102,15 @@ def test_the_live_rows_show_play_task_role_and_hosts_done() -> None:
 def test_plays_without_a_host_of_this_run_are_counted_not_listed() -> None:
     rec = Recorder()
     fold = AnsibleProgress(Phase(rec, "converge", 0))
-    for t, ev in enumerate(({"event": "playbook_start", "plays": 3},
-                            {"event": "play_start", "play": "elsewhere", "hosts": []},
-                            {"event": "play_start", "play": "here", "hosts": ["a"]},
-                            {"event": "task_start", "task": "x", "role": "", "title": "x"},
-                            {"event": "host_ok", "host": "a", "task": "x", "role": "",
-                             "title": "x"},
-                            {"event": "play_start", "play": "also elsewhere", "hosts": []},
-                            {"event": "stats", "hosts": {}})):
+    events: tuple[dict[str, Any], ...] = (
+        {"event": "playbook_start", "plays": 3},
+        {"event": "play_start", "play": "elsewhere", "hosts": []},
+        {"event": "play_start", "play": "here", "hosts": ["a"]},
+        {"event": "task_start", "task": "x", "role": "", "title": "x"},
+        {"event": "host_ok", "host": "a", "task": "x", "role": "", "title": "x"},
+        {"event": "play_start", "play": "also elsewhere", "hosts": []},
+        {"event": "stats", "hosts": {}})
+    for t, ev in enumerate(events):
         fold.feed({**ev, "t": float(t)})
     fold.finish()
     assert rec.notes[0] == "play 2/3 here: 1 host, 1 tasks, 0 changed, 3.0s"
@@ -170,7 +172,7 @@ def test_verify_progress_from_the_plugin_events_under_xdist(tmp_path: Path) -> N
     assert (fold.total, fold.done) == (4, 4)
     assert fold.outcomes == {"passed": 2, "failed": 1, "skipped": 1}
     assert rec.rows[-1][2:] == (4, 4)
-    assert rec.rows[-1][1].startswith("4/4 tests, 1 failed, 1 skipped")
+    assert (rec.rows[-1][1] or "").startswith("4/4 tests, 1 failed, 1 skipped")
     failed = [n for n in rec.notes if n.startswith("FAILED")]
     assert failed == ["FAILED sample_checks.py::test_a_check_that_fails (SAMPLE-02)\n"
                       "    AssertionError: the answer is not 42"]

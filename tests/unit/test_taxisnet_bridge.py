@@ -117,6 +117,7 @@ def test_id_token_verifies_with_the_published_key_only(key: Any) -> None:
     token = tb.mint(key, cfg, CLIENT, {"sub": "068933130", "access_level": "full"}, 1_700_000_000)
     assert jwt.get_unverified_header(token)["kid"] == key.kid == key.jwk["kid"]
     public = RSAAlgorithm.from_jwk(key.jwk)
+    assert isinstance(public, rsa.RSAPublicKey)  # a JWK without the private numbers
     claims = jwt.decode(token, public, algorithms=["RS256"], audience=CLIENT,
                         issuer=cfg.issuer, options={"verify_exp": False})
     assert claims["sub"] == "068933130" and claims["exp"] - claims["iat"] == cfg.token_lifetime

@@ -156,7 +156,9 @@ def test_code_becomes_an_id_token_with_the_trimmed_tax_id(setup: Setup) -> None:
     meta = json.loads(disco)
     _, _, jwks = call(meta["jwks_uri"])
     (jwk,) = json.loads(jwks)["keys"]
-    claims = jwt.decode(answer["id_token"], RSAAlgorithm.from_jwk(jwk), algorithms=["RS256"],
+    public = RSAAlgorithm.from_jwk(jwk)
+    assert isinstance(public, rsa.RSAPublicKey)  # the published key only
+    claims = jwt.decode(answer["id_token"], public, algorithms=["RS256"],
                         audience=CLIENT, issuer=meta["issuer"])
     assert claims["sub"] == "068933130"  # GSIS sent "068933130   "
     assert claims["taxid"] == "068933130"
