@@ -14,7 +14,7 @@ import pytest
 
 from .. import backup_lab as bl
 
-CLIENTS = bl.clients() or [None]
+CLIENTS: list[str | None] = [*bl.clients()] or [None]
 
 
 # A client's tests share its borg repository and the tool's run lock, which refuses a

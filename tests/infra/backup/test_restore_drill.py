@@ -30,7 +30,7 @@ from municloud.deploy.ansible_run import run_playbook
 from .. import backup_lab as bl
 from ..environment import ENV, Person
 
-SERVICES = bl.services() or [(None, None)]
+SERVICES: list[tuple[str | None, dict[str, Any] | None]] = [*bl.services()] or [(None, None)]
 REPORT = paths.env_state(ENV) / "reports" / "restore-drill.json"
 DRILL_MAX_AGE_DAYS = 35
 
@@ -318,7 +318,7 @@ def _fresh_host() -> str | None:
     if wanted:
         return wanted if wanted in hosts else None
     with_dump = [h for h, e in bl.services() if e["dumps"]]
-    return (with_dump or hosts or [None])[0]
+    return next(iter(with_dump or hosts), None)
 
 
 @pytest.mark.disruptive

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -85,11 +85,13 @@ def _person_dn(d: dict[str, Any], uid: str) -> str:
 
 
 def _secret(d: dict[str, Any], rel: str) -> str:
-    return (d["secrets"] / rel).read_text().strip()
+    secrets_dir: Path = d["secrets"]
+    return (secrets_dir / rel).read_text().strip()
 
 
 def _present_person(d: dict[str, Any]) -> dict[str, Any]:
-    for p in d["people"]:
+    people: list[dict[str, Any]] = d["people"]
+    for p in people:
         if p.get("state", "present") == "present" and "password_hash" not in p:
             return p
     pytest.fail("the lab declares no present person with a generated password")
@@ -100,7 +102,8 @@ class Throwaway:
     (the declared people stay usable)."""
 
     def __init__(self, host: Any, d: dict[str, Any]) -> None:
-        self.host, self.d, self.made = host, d, []  # type: list[str]
+        self.host, self.d = host, d
+        self.made: list[str] = []
 
     def add(self, prefix: str) -> tuple[str, str]:
         uid = f"zz-{prefix}-{secrets.token_hex(3)}"
@@ -141,7 +144,10 @@ def test_ldaps_presents_a_certificate_of_the_municipal_ca(d: dict[str, Any],
     with socket.create_connection(("127.0.0.1", ldaps_port), timeout=20) as raw, \
             ctx.wrap_socket(raw, server_hostname=d["fqdn"]) as tls:
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
-        sans = [v for k, v in tls.getpeercert().get("subjectAltName", ()) if k == "DNS"]
+        cert = tls.getpeercert()
+        assert cert is not None
+        alt_names = cast(tuple[tuple[str, str], ...], cert.get("subjectAltName", ()))
+        sans = [v for k, v in alt_names if k == "DNS"]
         assert d["fqdn"] in sans
 
 

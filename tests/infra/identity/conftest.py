@@ -16,7 +16,7 @@ from doubles.oidc_upstream import Upstream
 from .sso import Sso, from_inventory
 
 # The test people the doubles log in (one each).
-PEOPLE = {
+PEOPLE: dict[str, dict[str, Any]] = {
     "google": {"sub": "g-4711", "email": "eleftheria.citizen@gmail.test",
                "name": "Eleftheria Citizen", "given_name": "Eleftheria",
                "family_name": "Citizen", "email_verified": True},

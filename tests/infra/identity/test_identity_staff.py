@@ -27,8 +27,8 @@ def _password(sso: Sso, uid: str) -> str:
 
 
 def _directory(lab: dict[str, Any]) -> str:
-    return next(h for h, v in lab["all"]["hosts"].items()
-                if "directory" in v["municloud_services"])
+    return str(next(h for h, v in lab["all"]["hosts"].items()
+                    if "directory" in v["municloud_services"]))
 
 
 def _unlock(host: Any, dn: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import imaplib
 import json
 import re
@@ -209,7 +210,9 @@ def test_person_sends_through_submission_and_recipient_fetches_over_imaps(
     msg = email.message_from_bytes(delivered.raw, policy=email.policy.default)
     assert msg["From"] == sender.mail
     assert msg["To"] == recipient.mail
-    assert "Hello from the municloud mail test" in msg.get_body().get_content()
+    body = msg.get_body()
+    assert body is not None
+    assert "Hello from the municloud mail test" in body.get_content()
     print(f"send->fetch journey: {delivered.seconds:.2f}s")
 
 

@@ -46,6 +46,7 @@ def test_only_declared_ports_answer_from_another_tier(lab: dict[str, Any], targe
     for h in hosts:
         scanner, purpose = _scanner(topo, h.name)
         allowed = _reachable_from(topo, h.name, purpose)
+        assert h.address, f"{h.name} has no address in the topology"
         found = scan.open_ports(target(scanner), h.address)
         assert found <= allowed, (f"{h.name} answers {sorted(found - allowed)} to {scanner} "
                                   f"({purpose} tier); declared for it: {sorted(allowed)}")
