@@ -364,6 +364,7 @@ def ssh_key_problem(text: str) -> str:
     return ""
 
 
+@cache  # a pure function of the text; many hosts mount their data at the same place
 def _mount_problem(mount: str) -> str:
     if not mount.startswith("/"):
         return f"mount point {mount!r} is not absolute"

@@ -6,9 +6,11 @@ wrong, never a traceback.
   file or an invalid UTF-8 sequence is named as such;
 - a key given twice in one mapping is refused with its line and the line of the first one
   (PyYAML silently keeps the last);
-- PyYAML's C parser (libyaml, `yaml.CSafeLoader`) is used where present: a 10,000-host
-  topology parses about six times faster than with the pure-Python parser. Duplicate-key
-  detection lives in the constructor, which is Python in both loaders.
+- PyYAML's C parser (libyaml, `yaml.CSafeLoader`) is used where present, and a plain
+  file (no anchors, aliases or tags: what sysadmins write) is built straight from its
+  events (`yamlevents`), about three times faster than through PyYAML's nodes and
+  constructor; anything else, and every error, goes through the full `StrictLoader`,
+  whose duplicate-key detection lives in the constructor.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from municloud.core import yamlevents
 from municloud.core.errors import InvalidInput, Problem
 
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -91,6 +94,10 @@ def read_text(path: Path, shown: str) -> str:
 
 def loads(text: str, shown: str) -> Any:
     """Parse YAML text; InvalidInput with the line of the problem."""
+    try:
+        return yamlevents.build(text, StrictLoader)
+    except yamlevents.Unsupported:
+        pass
     try:
         return yaml.load(text, Loader=StrictLoader)
     except DuplicateKey as exc:
