@@ -46,7 +46,7 @@ class Unsupported(Exception):
 
 
 def build(text: str, loader_class: type[yaml.SafeLoader]) -> Any:
-    loader = loader_class(text)
+    loader: Any = loader_class(text)  # PyYAML's loaders are untyped
     try:
         return _build(loader)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
@@ -55,7 +55,7 @@ def build(text: str, loader_class: type[yaml.SafeLoader]) -> Any:
         loader.dispose()
 
 
-def _scalar(loader: yaml.SafeLoader, value: str, cache: dict[str, Any]) -> Any:
+def _scalar(loader: Any, value: str, cache: dict[str, Any]) -> Any:
     """A plain scalar's value, resolved and constructed as the loader would."""
     try:
         return cache[value]
@@ -72,7 +72,7 @@ def _scalar(loader: yaml.SafeLoader, value: str, cache: dict[str, Any]) -> Any:
     return result
 
 
-def _build(loader: yaml.SafeLoader) -> Any:
+def _build(loader: Any) -> Any:
     get = loader.get_event
     get()  # StreamStartEvent
     event = get()
