@@ -7,7 +7,6 @@ import argparse
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib import metadata
 
 import pytest
@@ -16,18 +15,9 @@ from municloud import cli
 from municloud.core import paths
 
 
-def _walk(p: argparse.ArgumentParser, path: str = "municloud") -> Iterator[
-        tuple[str, argparse.ArgumentParser]]:
-    yield path, p
-    for action in p._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _walk(sub, f"{path} {name}")
-
-
 def _missing_help() -> list[str]:
     missing: list[str] = []
-    for path, p in _walk(cli.parser()):
+    for path, p in cli.walk(cli.parser()):
         for action in p._actions:
             if isinstance(action, argparse._HelpAction):
                 continue
