@@ -70,9 +70,9 @@ def test_bash_completes_the_options_of_a_command(bash_script: Path) -> None:
 
 def test_bash_completes_the_environments_of_the_inventories(bash_script: Path,
                                                             tmp_path: Path) -> None:
-    for env in ("lab", "heraklion-prod", "staging"):
-        (tmp_path / env).mkdir()
-        (tmp_path / env / "topology.yml").write_text("environment: x\n")
+    for name in ("lab", "heraklion-prod", "staging"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "topology.yml").write_text("environment: x\n")
     (tmp_path / "notes").mkdir()  # no topology: not an environment
     env = {"PATH": "/usr/bin:/bin", "MUNICLOUD_INVENTORIES": str(tmp_path)}
     assert sorted(_complete(bash_script, ["municloud", "topology", "check", ""], env)) == [

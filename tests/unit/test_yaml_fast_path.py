@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from municloud.core import paths, yamlevents, yamlfile
+from municloud.core.errors import InvalidInput
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -27,12 +28,12 @@ def _same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):
-        return (list(a) == list(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        return bool(list(a) == list(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
                 and all(_same(a[k], b[k]) for k in a))
     if isinstance(a, list):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float) and a != a:
-        return b != b
+        return bool(b != b)
     return bool(a == b)
 
 
@@ -112,12 +113,12 @@ def test_the_fast_path_steps_aside_for_what_it_does_not_build(text: str) -> None
 
 
 def test_errors_are_worded_by_the_strict_loader() -> None:
-    with pytest.raises(yamlfile.InvalidInput, match=r"line 3: duplicate key 'a' \(first at "
+    with pytest.raises(InvalidInput, match=r"line 3: duplicate key 'a' \(first at "
                                                     r"line 1"):
         yamlfile.loads("a: 1\nb: 2\na: 3\n", "x.yml")
-    with pytest.raises(yamlfile.InvalidInput, match="not valid YAML"):
+    with pytest.raises(InvalidInput, match="not valid YAML"):
         yamlfile.loads("a: [1, 2\n", "x.yml")
-    with pytest.raises(yamlfile.InvalidInput, match="expected a single document"):
+    with pytest.raises(InvalidInput, match="expected a single document"):
         yamlfile.loads("--- 1\n--- 2\n", "x.yml")
 
 
