@@ -131,10 +131,15 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
                     st.floats(allow_nan=False), st.text(max_size=12),
                     st.sampled_from(["yes", "no", "on", "010", "0x1f", "1:30", "~", "=",
                                      "<<", "2026-12-02", "1e3", ".inf", "10.70.1.11", ""]))
-documents = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4),
-    st.dictionaries(st.one_of(st.text(max_size=8), st.integers(), st.booleans()), inner,
-                    max_size=4)), max_leaves=20)
+
+
+def _collections(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = st.one_of(st.text(max_size=8), st.integers(), st.booleans())
+    return st.one_of(st.lists(inner, max_size=4),
+                     st.dictionaries(keys, inner, max_size=4))
+
+
+documents = st.recursive(scalars, _collections, max_leaves=20)
 
 
 @SETTINGS
