@@ -22,8 +22,8 @@ import pytest
 import yaml
 from unit.artifact_builders import build_vendor, http_server, manifest, write_yaml
 
-from municloud.artifacts import manifest as mf
 from municloud.artifacts import mirror, serve
+from municloud.core import artifact_manifest as mf
 from municloud.core import paths
 
 # Every test here runs the vendor_artifact role against a lab host (installs, refuses,
