@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from municloud.artifacts import manifest as mf
 from municloud.artifacts import mirror, serve
+from municloud.core import artifact_manifest as mf
 from municloud.core import console, paths
 from municloud.core.errors import UserError
 

@@ -23,8 +23,8 @@ from typing import Literal
 
 from municloud.artifacts import debrepo, gpg
 from municloud.artifacts.download import DownloadError, fetch, fetch_bytes, sha256_file
-from municloud.artifacts.manifest import PLACEHOLDER, AptArtifact, FileArtifact, Manifest
 from municloud.core import paths
+from municloud.core.artifact_manifest import PLACEHOLDER, AptArtifact, FileArtifact, Manifest
 
 ARCHIVE_KEY = "keys/municloud-archive.gpg"
 INDEX = "index.json"

@@ -1,1 +1,2 @@
-"""The model every feature reads: topology, service declarations, ports, inventory."""
+"""The model every feature reads: topology, service declarations, ports, inventory, the
+artifact manifest and the identity declaration. Core imports nothing above it."""

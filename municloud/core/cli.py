@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from municloud.core import console, inventory, topology
+from municloud.core import identity_declaration as declaration
 from municloud.core.errors import BadArgument, UserError
 
 
@@ -29,8 +30,6 @@ def register(sub: Any) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    from municloud.identity import declaration
-
     topo = topology.load(args.env)
     for warning in topology.warnings(topo):
         console.warn(f"{topology._shown(topology.topology_file(args.env))}: {warning}")

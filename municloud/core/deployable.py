@@ -10,22 +10,17 @@ when something can serve it:
   (a checked sha256, or the signing key's fingerprint and, without a mirror, the key's
   sha256), which is exactly when `roles/vendor_artifact` uses it.
 
-A component is an artifact name or a package of an apt artifact (`jitsi-videobridge2`).
+A component is an artifact name or a package of an apt artifact (`jitsi-videobridge2`);
+the declarations may name only those the shared manifest lists
+(`artifact_manifest.known_components`, checked by `services.load_services`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import cache
-from typing import TYPE_CHECKING
 
-import yaml
-
-from municloud.artifacts import manifest as artifacts
-from municloud.core.errors import Problem
-
-if TYPE_CHECKING:
-    from municloud.core.services import Port, Service
+from municloud.core import artifact_manifest as artifacts
+from municloud.core.services import Port, Service
 
 
 def components(m: artifacts.Manifest) -> dict[str, bool]:
@@ -48,41 +43,8 @@ def deployable_components(env: str) -> frozenset[str]:
     return frozenset(c for c, ok in components(artifacts.load(env)).items() if ok)
 
 
-@cache
-def known_components() -> frozenset[str]:
-    """Every component the shared manifest (inventories/artifacts.yml) names: its
-    artifacts and their apt packages. Read as plain YAML, not through `artifacts.load`,
-    which checks each artifact's service against the declarations (load_services calls
-    this while loading them)."""
-    try:
-        data = yaml.safe_load(artifacts.DEFAULT_FILE.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return frozenset()
-    out: set[str] = set()
-    for entry in data.get("artifacts") or [] if isinstance(data, dict) else []:
-        if isinstance(entry, dict):
-            out.add(str(entry.get("name", "")))
-            if isinstance(entry.get("packages"), dict):
-                out.update(str(k) for k in entry["packages"])
-    return frozenset(out - {""})
-
-
 def port_open(env: str, service: Service, port: Port) -> bool:
     """Whether this declared port is opened in this environment."""
     if not service.implemented:
         return False
     return port.component is None or port.component in deployable_components(env)
-
-
-def unknown_components(services: Iterable[Service]) -> list[Problem]:
-    """Ports naming a component no manifest entry provides (a typo would close the port
-    for good, silently)."""
-    if not any(p.component is not None for svc in services for p in svc.ports):
-        return []  # nothing to check; and the manifest's own check reads the declarations
-    known = known_components()
-    return [Problem(f"roles/{svc.role}/meta/service.yml", f"ports[{i}].component",
-                    f"unknown vendor component {p.component!r}",
-                    "an artifact or apt package of inventories/artifacts.yml: "
-                    + ", ".join(sorted(known)))
-            for svc in services for i, p in enumerate(svc.ports)
-            if p.component is not None and p.component not in known]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from municloud.core import admin_keys, backup_sets, edge_sites, needs, paths, yamlfile
+from municloud.core import identity_declaration as declaration
 from municloud.core.errors import UserError
 from municloud.core.ports import host_rules
 from municloud.core.topology import Topology
@@ -155,7 +156,7 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
         # What this host backs up, from its services' declarations (municloud.core.backup_sets).
         hosts[h.name]["municloud_backup_set"] = backup_sets.for_host(list(h.services))
         # The single sign-on declaration (inventories/<env>/identity.yml), on the hosts
-        # that provide it (municloud.identity.declaration).
+        # that provide it (municloud.core.identity_declaration).
         if identity is not None and "identity" in h.services:
             hosts[h.name]["municloud_identity"] = identity
         for svc in h.services:
@@ -164,8 +165,6 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
 
 
 def _identity(topo: Topology) -> dict[str, Any] | None:
-    from municloud.identity import declaration
-
     ident = declaration.load(topo)
     if ident is None:
         return None

@@ -10,6 +10,7 @@ provider's list of consumers.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Literal, Self
@@ -17,7 +18,8 @@ from typing import Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from municloud.core import deployable, paths
+from municloud.core import artifact_manifest, paths
+from municloud.core.declared import declaration_files
 from municloud.core.errors import InvalidInput, Problem
 
 # Who may connect: the internet, hosts on a network of a given purpose, the topology's
@@ -199,23 +201,18 @@ class Service(_Model):
         return data
 
 
-def declaration_files(roles_dir: Path = paths.ROLES) -> list[Path]:
-    return sorted(roles_dir.glob("*/meta/service.yml"))
-
-
-@cache
-def declared_names(roles_dir: Path = paths.ROLES) -> set[str]:
-    """The names of the declared services that are not host-wide, read without validating
-    the declarations (the artifact manifest needs them while the declarations are loaded)."""
-    names: set[str] = set()
-    for f in declaration_files(roles_dir):
-        try:
-            data = yaml.safe_load(f.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            continue  # load_services reports it, naming the file
-        if isinstance(data, dict) and not data.get("host_wide"):
-            names.add(str(data.get("name", f.parent.parent.name)))
-    return names
+def _unknown_components(services: Iterable[Service]) -> list[Problem]:
+    """Ports naming a component no manifest entry provides (a typo would close the port
+    for good, silently)."""
+    if not any(p.component is not None for svc in services for p in svc.ports):
+        return []  # nothing to check; and the manifest's own check reads the declarations
+    known = artifact_manifest.known_components()
+    return [Problem(f"roles/{svc.role}/meta/service.yml", f"ports[{i}].component",
+                    f"unknown vendor component {p.component!r}",
+                    "an artifact or apt package of inventories/artifacts.yml: "
+                    + ", ".join(sorted(known)))
+            for svc in services for i, p in enumerate(svc.ports)
+            if p.component is not None and p.component not in known]
 
 
 @cache
@@ -258,7 +255,7 @@ def load_services(roles_dir: Path = paths.ROLES) -> dict[str, Service]:
                                         "a service cannot need itself",
                                         ", ".join(k for k, v in PROVIDERS.items()
                                                   if v != svc.name)))
-    problems.extend(deployable.unknown_components(found.values()))
+    problems.extend(_unknown_components(found.values()))
     if problems:
         raise InvalidInput(problems)
     return found

@@ -1,5 +1,5 @@
 """An identity declaration as the inventory exports it to the identity hosts
-(`municloud_identity`, municloud/identity/declaration.py: export), provider wso2."""
+(`municloud_identity`, municloud/core/identity_declaration.py: export), provider wso2."""
 
 from __future__ import annotations
 

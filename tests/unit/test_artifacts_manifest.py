@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from municloud import cli
-from municloud.artifacts import manifest as mf
+from municloud.artifacts.resolve import resolve
+from municloud.core import artifact_manifest as mf
 from municloud.core.errors import InvalidInput
 
 GOOD_FILE = {"name": "tool", "kind": "file", "component": "files", "version": "1.2.3",
@@ -102,18 +103,18 @@ def test_env_layer_overrides_policy_mirror_and_entries() -> None:
 @pytest.mark.control("ART-02")
 def test_resolve_points_hosts_at_the_mirror_when_there_is_one() -> None:
     m = mf.parse([("m", {"mirror": "https://10.0.0.1:8443/", "artifacts": [GOOD_FILE, GOOD_APT]})])
-    f = mf.resolve(m, "tool")
+    f = resolve(m, "tool")
     assert f["url"] == "https://10.0.0.1:8443/files/tool/1.2.3/tool-1.2.3"
     assert f["source"] == "mirror" and f["sha256"] == "a" * 64
-    a = mf.resolve(m, "repo")
+    a = resolve(m, "repo")
     assert (a["url"], a["suite"]) == ("https://10.0.0.1:8443/apt/repo/", "./")
     assert a["probe_url"] == "https://10.0.0.1:8443/apt/repo/Release"
     assert a["packages"] == ["pkg-a=1.0-1"]
     upstream = mf.parse([("m", {"artifacts": [GOOD_FILE, GOOD_APT]})])
-    assert mf.resolve(upstream, "tool")["url"] == GOOD_FILE["url"]
-    assert mf.resolve(upstream, "repo")["probe_url"] == "https://vendor.example/stable/Release"
+    assert resolve(upstream, "tool")["url"] == GOOD_FILE["url"]
+    assert resolve(upstream, "repo")["probe_url"] == "https://vendor.example/stable/Release"
     with pytest.raises(InvalidInput, match="no artifact named 'nope'"):
-        mf.resolve(m, "nope")
+        resolve(m, "nope")
 
 
 @pytest.mark.control("ART-03")

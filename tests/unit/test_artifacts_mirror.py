@@ -14,8 +14,8 @@ import pytest
 
 from municloud import cli
 from municloud.artifacts import gpg, mirror
-from municloud.artifacts import manifest as mf
 from municloud.artifacts.download import sha256_file
+from municloud.core import artifact_manifest as mf
 
 from .artifact_builders import Vendor, build_vendor, http_server, manifest, write_yaml
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
+from municloud.core import identity_declaration as declaration
 from municloud.core import paths, topology
 from municloud.core.errors import InvalidInput
 from municloud.core.services import load_services
-from municloud.identity import declaration
 
 LAB = yaml.safe_load((paths.INVENTORIES / "lab" / "identity.yml").read_text())
 

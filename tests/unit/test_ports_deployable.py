@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from municloud.artifacts import manifest as artifacts
+from municloud.core import artifact_manifest as artifacts
 from municloud.core import deployable, inventory, ports, topology
 from municloud.core.errors import InvalidInput
 from municloud.core.services import Service, load_services
@@ -73,7 +73,7 @@ def test_a_component_is_deployable_only_when_a_host_may_obtain_it() -> None:
 def test_the_shipped_manifests_supply_no_unverified_vendor_part() -> None:
     # The shipped manifest pins no checksum or fingerprint yet (UNVERIFIED): no vendor
     # port may open anywhere until someone has checked them.
-    assert {"jitsi-videobridge2", "jicofo", "wso2is", "ocis"} <= deployable.known_components()
+    assert {"jitsi-videobridge2", "jicofo", "wso2is", "ocis"} <= artifacts.known_components()
     for env in ("lab", "production", "staging"):
         assert deployable.deployable_components(env) == frozenset(), env
 

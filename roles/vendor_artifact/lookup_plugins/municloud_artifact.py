@@ -1,6 +1,7 @@
 """Lookup plugin: one vendor artifact from the municloud manifest, as a host obtains it.
 
-All logic is in `municloud.artifacts.manifest` (shared with `municloud artifacts`).
+The manifest is `municloud.core.artifact_manifest` (shared with `municloud artifacts`); the
+view of one artifact a host gets is `municloud.artifacts.resolve`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class LookupModule(LookupBase):
         self.set_options(var_options=variables, direct=kwargs)
         from pathlib import Path
 
-        from municloud.artifacts import manifest
+        from municloud.artifacts.resolve import resolve
+        from municloud.core import artifact_manifest as manifest
         from municloud.core.errors import UserError
 
         explicit = self.get_option("manifest")
@@ -52,6 +54,6 @@ class LookupModule(LookupBase):
             component = self.get_option("component")
             if component:
                 names += [n for n in m.of_component(str(component)) if n not in names]
-            return [manifest.resolve(m, name) for name in names]
+            return [resolve(m, name) for name in names]
         except UserError as exc:
             raise AnsibleLookupError(f"artifact manifest: {exc}") from exc

@@ -22,8 +22,8 @@ import pytest
 import yaml
 from unit.artifact_builders import build_vendor, http_server, manifest, write_yaml
 
-from municloud.artifacts import manifest as mf
 from municloud.artifacts import mirror, serve
+from municloud.core import artifact_manifest as mf
 from municloud.core import paths
 
 # Every test here runs the vendor_artifact role against a lab host (installs, refuses,
@@ -55,13 +55,18 @@ TRUST = """
       when: ca is changed
 """
 PLAYBOOK = TRUST + """
-- name: Obtain one vendor artifact through the role vendor_artifact
+- name: Obtain and record a service's vendor artifacts through the role vendor_artifact
   hosts: "{{ target }}"
   gather_facts: false
   tasks:
-    - name: Obtain the artifact
+    - name: Obtain the artifacts
       ansible.builtin.include_role:
         name: vendor_artifact
+        tasks_from: service
+    - name: Record them
+      ansible.builtin.include_role:
+        name: vendor_artifact
+        tasks_from: service_record
 """
 
 
@@ -89,10 +94,15 @@ def isolated_vars(setup: Setup) -> dict[str, Any]:
             "vendor_artifact_facts_dir": FACTS, "vendor_artifact_cache_dir": CACHE}
 
 
-def play(setup: Setup, artifact: str, policy: str = "require") -> subprocess.CompletedProcess[str]:
-    extra = {**isolated_vars(setup), "target": HOST, "vendor_artifact_name": artifact,
-             "vendor_artifact_service": "testsvc", "vendor_artifact_component": f"t-{artifact}",
-             "vendor_artifact_policy": policy, "vendor_artifact_install": True}
+def play(setup: Setup, artifact: str, policy: str = "require",
+         deployed: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The one vendor path for a manifest holding only this artifact (of its component)."""
+    data = yaml.safe_load(setup.manifest.read_text())
+    (entry,) = [a for a in data["artifacts"] if a["name"] == artifact]
+    only = write_yaml(setup.dir / f"artifacts-{artifact}.yml", {**data, "artifacts": [entry]})
+    extra = {**isolated_vars(setup), "vendor_artifact_manifest_file": str(only), "target": HOST,
+             "vendor_artifact_service": entry["component"], "vendor_artifact_policy": policy,
+             "vendor_artifact_install": True, "vendor_artifact_deployed": deployed or {}}
     return ansible_playbook(setup, setup.dir / "play.yml", extra)
 
 
@@ -161,10 +171,20 @@ def test_host_obtains_a_file_and_installs_packages_from_the_mirror(setup: Setup,
     # The host trusts the repository through the municipal archive key only.
     assert h.file("/usr/share/keyrings/municloud-vendorrepo.gpg").sha256sum == \
         hashlib.sha256(setup.archive_key.read_bytes()).hexdigest()
+    # Obtained but deployed by no role: recorded not deployed, saying so.
+    record = json.loads(h.file(f"{FACTS}/tool.json").content_string)
+    assert record == {"service": "files", "component": "tool", "status": "not deployed",
+                      "reason": "role not implemented yet (artifact obtained and verified)",
+                      "version": "1.2.3"}
     # Idempotent: a second run changes nothing.
     for artifact in ("tool", "vendorrepo"):
         run = play(setup, artifact)
         assert run.returncode == 0 and role_changes(run.stdout) == 0, run.stdout[-3000:]
+    # A role that deployed it names what runs: recorded deployed.
+    run = play(setup, "tool", deployed={"tool": "the tool, configured"})
+    assert run.returncode == 0, run.stdout[-3000:]
+    record = json.loads(h.file(f"{FACTS}/tool.json").content_string)
+    assert (record["status"], record["reason"]) == ("deployed", "the tool, configured")
 
 
 @pytest.mark.control("ART-01")
@@ -188,7 +208,7 @@ def test_a_missing_artifact_under_require_stops_before_any_change(setup: Setup,
     assert role_changes(out) == 0
     h = target(HOST)
     assert not h.file(f"{CACHE}/missing").exists
-    assert not h.file(f"{FACTS}/t-missing.json").exists
+    assert not h.file(f"{FACTS}/missing.json").exists
 
 
 @pytest.mark.control("ART-05")
@@ -196,8 +216,9 @@ def test_a_missing_artifact_under_best_effort_is_recorded_not_deployed(setup: Se
                                                                        target: Any) -> None:
     run = play(setup, "missing", "best_effort")
     assert run.returncode == 0, run.stdout[-3000:]
-    record = json.loads(target(HOST).file(f"{FACTS}/t-missing.json").content_string)
-    assert record["status"] == "not deployed" and record["service"] == "testsvc"
+    assert "NOT DEPLOYED: missing of service files" in run.stdout
+    record = json.loads(target(HOST).file(f"{FACTS}/missing.json").content_string)
+    assert record["status"] == "not deployed" and record["service"] == "files"
     assert record["reason"].startswith("artifact unavailable: missing (9.9)")
     assert not target(HOST).file(f"{CACHE}/missing").exists
 

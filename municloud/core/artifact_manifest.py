@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from municloud.core import paths, yamlfile
+from municloud.core.declared import declared_names
 from municloud.core.errors import InvalidInput, Problem
 
 PLACEHOLDER = "UNVERIFIED"
@@ -111,34 +114,6 @@ class Manifest(_Model):
         return [a.name for a in self.artifacts if a.component == component]
 
 
-def resolve(m: Manifest, name: str) -> dict[str, Any]:
-    """One artifact as a host obtains it: from the mirror when configured, else upstream.
-
-    The shape the role `vendor_artifact` reads (through its lookup plugin).
-    """
-    try:
-        a = m.get(name)
-    except KeyError:
-        raise InvalidInput([Problem("artifact manifest", name, f"no artifact named {name!r}",
-                                    ", ".join(m.names()) or "none declared")]) from None
-    base = m.mirror.rstrip("/") + "/" if m.mirror else None
-    out: dict[str, Any] = {"name": a.name, "kind": a.kind, "component": a.component,
-                           "version": a.version, "policy": m.policy, "pinned": a.pinned,
-                           "source": "mirror" if base else "upstream", "upstream_url": a.url}
-    if isinstance(a, FileArtifact):
-        out.update(url=f"{base}{a.mirror_path}" if base else a.url, sha256=a.sha256,
-                   file=a.file, probe_url=f"{base}{a.mirror_path}" if base else a.url)
-    else:
-        repo = f"{base}{a.mirror_path}" if base else a.url.rstrip("/") + "/"
-        suite = "./" if base else a.suite
-        out.update(url=repo, suite=suite, probe_url=f"{repo}{suite.removeprefix('./')}Release",
-                   packages=[f"{p}={v}" for p, v in sorted(a.packages.items())],
-                   package_versions=dict(sorted(a.packages.items())),
-                   key_url=a.key_url, key_sha256=a.key_sha256,
-                   key_pinned=a.key_pinned, key_fingerprint=a.key_fingerprint)
-    return out
-
-
 def default_file() -> Path:
     """The shared manifest: MUNICLOUD_INVENTORIES' own artifacts.yml when it has one, else
     the pins shipped in this repository."""
@@ -175,6 +150,25 @@ def load(env: str | None = None, manifest_file: Path | None = None) -> Manifest:
     if env is not None and env_file(env).exists():
         layers.append((shown(env_file(env)), _read(env_file(env))))
     return parse(layers)
+
+
+@cache
+def known_components() -> frozenset[str]:
+    """Every component the shared manifest (inventories/artifacts.yml) names: its
+    artifacts and their apt packages. Read as plain YAML, not through `load`, which
+    checks each artifact's service against the declared names (the declarations' loader
+    calls this while loading them)."""
+    try:
+        data = yaml.safe_load(DEFAULT_FILE.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return frozenset()
+    out: set[str] = set()
+    for entry in data.get("artifacts") or [] if isinstance(data, dict) else []:
+        if isinstance(entry, dict):
+            out.add(str(entry.get("name", "")))
+            if isinstance(entry.get("packages"), dict):
+                out.update(str(k) for k in entry["packages"])
+    return frozenset(out - {""})
 
 
 def _entry_name(entry: Any, i: int) -> str:
@@ -243,11 +237,8 @@ def parse(layers: Iterable[tuple[str, dict[str, Any]]]) -> Manifest:
 
 
 def _components() -> set[str]:
-    """What an artifact's `component` may name: the declared services (their names only:
-    validating the declarations here would recurse, since they check their ports'
-    components against this manifest)."""
-    from municloud.core.services import declared_names
-
+    """What an artifact's `component` may name: the declared services, by name only
+    (their validation checks their ports' components against this manifest)."""
     return declared_names()
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from municloud.core import paths
+from municloud.core import needs, paths
 from municloud.core.errors import InvalidInput, Problem
 from municloud.core.services import LEVELS
 from municloud.core.topology import Topology, _shown, validated
@@ -302,8 +302,6 @@ BRIDGE_CLIENT_ID = "identity"
 def oidc_consumers(topo: Topology) -> list[dict[str, Any]]:
     """The services' `needs.oidc_client`, as the inventory exports them
     (`municloud_consumers.oidc_client`)."""
-    from municloud.core import needs
-
     found: list[dict[str, Any]] = needs.consumers(topo).get("oidc_client", [])
     return found
 
