@@ -29,7 +29,7 @@ from municloud.deploy.bench import machine
 
 # The closing line of `municloud verify` (municloud/deploy/cli.py: report_controls).
 SUMMARY = re.compile(r"tests: (\d+) passed, (\d+) failed, (\d+) skipped, (\d+) not run")
-RUN_TIMEOUT = 600  # seconds: one verify run; a hung run fails the benchmark
+RUN_TIMEOUT = 600  # seconds: one verify run by default; a hung run fails the benchmark
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Run:
     ok: bool
 
 
-def verify_once(env: str, checkout: Path, label: str) -> Run:
+def verify_once(env: str, checkout: Path, label: str, timeout: float = RUN_TIMEOUT) -> Run:
     environ = dict(os.environ)
     if checkout != paths.REPO:
         environ["PYTHONPATH"] = os.pathsep.join(
@@ -49,9 +49,9 @@ def verify_once(env: str, checkout: Path, label: str) -> Run:
     try:
         proc = subprocess.run([sys.executable, "-m", "municloud.cli", "verify", env],
                               cwd=checkout, env=environ, capture_output=True, text=True,
-                              check=False, timeout=RUN_TIMEOUT)
+                              check=False, timeout=timeout)
     except subprocess.TimeoutExpired as e:
-        raise UserError(f"municloud verify {env} ({label}) took over {RUN_TIMEOUT}s") from e
+        raise UserError(f"municloud verify {env} ({label}) took over {timeout:.0f}s") from e
     took = time.monotonic() - start
     found = SUMMARY.findall(proc.stdout + proc.stderr)
     counts = ("{} passed, {} failed, {} skipped, {} not run".format(*found[-1])
@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="runs of each checkout (default 5)")
     ap.add_argument("--baseline", type=Path,
                     help="another municloud checkout to alternate with (e.g. main's)")
+    ap.add_argument("--timeout", type=float, default=RUN_TIMEOUT,
+                    help=f"seconds one run may take (default {RUN_TIMEOUT})")
     args = ap.parse_args(argv)
     if args.runs < 1:
         print(f"--runs: {args.runs}: at least 1", file=sys.stderr)
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     for i in range(args.runs):
         for label, checkout in checkouts:
-            run = verify_once(args.env, checkout, label)
+            run = verify_once(args.env, checkout, label, args.timeout)
             runs.append(run)
             print(f"run {i + 1} ({label}): {run.seconds:.1f} s, {run.counts}"
                   f"{'' if run.ok else ', FAILED'}", flush=True)
