@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from municloud.core import paths
 from municloud.deploy import verify
@@ -43,7 +44,8 @@ def test_the_slowest_files_come_first_and_each_keeps_its_order(tmp_path: Path) -
 
 
 def test_module_seconds_add_up_per_file_from_the_records() -> None:
-    records = {"tests/infra/x/test_a.py::test_1[h1]": {"seconds": 1.25},
+    records: dict[str, dict[str, Any]] = {
+               "tests/infra/x/test_a.py::test_1[h1]": {"seconds": 1.25},
                "tests/infra/x/test_a.py::test_1[h2]": {"seconds": 2.0},
                "tests/infra/x/test_b.py::test_2": {"seconds": 0.5},
                "tests/infra/x/test_b.py::test_3": {"outcome": "passed"}}  # an older record
