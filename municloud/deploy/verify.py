@@ -36,16 +36,48 @@ CHANGING_THEN_RECORD = f"{CHANGING} or drill_record"
 # Worker processes for the state checks: they wait on logins, mail delivery and firewall
 # timeouts, not on the CPU (docs/benchmarks.md: verify). 0 runs them in one process.
 DEFAULT_WORKERS = 6
+# Plugins installed with the test extras that tests/infra does not use: hypothesis's loads
+# the whole library at the end of every run (its terminal summary), ~2 s on this machine.
+UNUSED_PLUGINS = ["-p", "no:hypothesispytest"]
 NO_TESTS_COLLECTED = 5  # pytest's exit code when -m leaves nothing to run
+
+
+def bytecode_cache(env: str) -> dict[str, str]:
+    """Where the pytest processes keep compiled modules (the tests with pytest's assertion
+    rewriting, municloud, ...): under the environment's state, outside the repository.
+    Every worker process imports and collects the whole suite; without a cache (e.g. under
+    PYTHONDONTWRITEBYTECODE) each one parses and rewrites all of it again, seconds of CPU
+    apiece on the machine that also runs the lab (docs/benchmarks.md: verify)."""
+    return {"PYTHONPYCACHEPREFIX": str(paths.env_state(env) / "verify" / "pycache")}
+
+
+def module_seconds(records: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Test file -> the seconds its tests took in the last runs (verify's records). The
+    parallel phase starts the slowest files first (verify_plugin: MUNICLOUD_VERIFY_ORDER),
+    so that their long tests (Horde logins, borg runs) do not start last, when the other
+    workers have nothing left to do; a file's own tests keep their order."""
+    seconds: dict[str, float] = defaultdict(float)
+    for test, record in records.items():
+        value = record.get("seconds")
+        if isinstance(value, int | float):
+            seconds[test.split("::", 1)[0]] += float(value)
+    return {f: round(s, 3) for f, s in sorted(seconds.items())}
 
 
 def _pytest(env: str, args: list[str], quiet: bool,
             label: str = "tests") -> tuple[int, list[dict[str, Any]]]:
     with tempfile.TemporaryDirectory(prefix="municloud-verify-") as tmp:
         report = Path(tmp) / "report.json"
-        environ = dict(os.environ, MUNICLOUD_ENV=env, MUNICLOUD_VERIFY_REPORT=str(report))
+        environ = dict(os.environ, MUNICLOUD_ENV=env, MUNICLOUD_VERIFY_REPORT=str(report),
+                       **bytecode_cache(env))
+        environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        if "-n" in args:
+            order = Path(tmp) / "module-seconds.json"
+            order.write_text(json.dumps(module_seconds(last_records(env))))
+            environ["MUNICLOUD_VERIFY_ORDER"] = str(order)
         cmd = [sys.executable, "-m", "pytest", "-p", "municloud.deploy.verify_plugin",
-               str(paths.TESTS / "infra"), "-q", "-p", "no:cacheprovider", *args]
+               str(paths.TESTS / "infra"), "-q", "-p", "no:cacheprovider",
+               *UNUSED_PLUGINS, *args]
         sess = session.current()
         if sess is not None and sess.phase is not None:
             # Inside a command's progress session: output to its log, progress on screen.

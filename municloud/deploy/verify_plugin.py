@@ -36,6 +36,19 @@ def _event(event: str, **fields: Any) -> None:
         f.write(json.dumps({"event": event, "t": round(time.time(), 3), **fields}) + "\n")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With MUNICLOUD_VERIFY_ORDER (a JSON file: test file -> seconds its tests took last
+    time, written by `municloud verify` for its parallel phase) the slowest files come
+    first; a file's tests keep their order, files never recorded keep theirs after the
+    recorded ones. Every xdist worker reads the same file, so all collect the same order."""
+    target = os.environ.get("MUNICLOUD_VERIFY_ORDER")
+    if not target:
+        return
+    with open(target) as f:
+        seconds: dict[str, float] = json.load(f)
+    items.sort(key=lambda item: -seconds.get(item.nodeid.split("::", 1)[0], 0.0))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.items:  # xdist's controller collects nothing: its workers report below
         _event("collected", total=len(session.items))
