@@ -98,7 +98,7 @@ def _wait_for(driver: Any, what: Callable[[], bool], seconds: float = 60) -> boo
 def test_staff_reach_the_inbox_once_logged_in_and_the_portal_logout_ends_it(
         sso: Sso, lab: dict[str, Any], target: Any, browser: Any, state_dir: str,
         probe_mail: Callable[[str, str], None], people: list[Person]) -> None:
-    _require_roles(lab, target, "directory", "db", "mail", "webmail", "identity")
+    _require_roles(lab, target, "directory", "db", "mail", "webmail")
     uid, password, mail = _person(people, "present")
     subject = _send_probe(lab, uid, password, mail, probe_mail)
     _portal_staff_login(browser, sso, uid, password)
@@ -130,7 +130,7 @@ def test_staff_reach_the_inbox_once_logged_in_and_the_portal_logout_ends_it(
 @pytest.mark.control("SSO-MAIL-02")
 def test_a_google_login_is_refused_by_the_webmail_with_a_page_saying_why(
         sso: Sso, lab: dict[str, Any], target: Any, browser: Any, google: Upstream) -> None:
-    _require_roles(lab, target, "webmail", "identity")
+    _require_roles(lab, target, "webmail")
     browser.get(f"{sso.base}/?lmAuth={sso.choice_key('google')}")
     assert _wait_for(browser, lambda: bool(browser.get_cookie("municloud_sso"))), \
         (google.requests, _text(browser)[:1500])
@@ -162,7 +162,7 @@ def _xoauth2(lab: dict[str, Any], uid: str, access_token: str) -> bool:
 @pytest.mark.control("SSO-MAIL-04")
 def test_mail_clients_keep_their_password_and_imap_takes_only_webmail_tokens(
         sso: Sso, lab: dict[str, Any], target: Any, people: list[Person]) -> None:
-    _require_roles(lab, target, "directory", "mail", "identity")
+    _require_roles(lab, target, "directory", "mail")
     uid, password, _ = _person(people, "present")
     fqdn, address, ctx = _imaps(lab)
     with pinned({fqdn: address}), imaplib.IMAP4_SSL(fqdn, 993, ssl_context=ctx,
