@@ -360,13 +360,15 @@ def export(ident: Identity, topo: Topology, consumers: list[dict[str, Any]],
                     "redirect_uris": list(need["redirect_uris"]),
                     "post_logout_uris": list(need.get("post_logout_uris", [])),
                     "levels": list(need.get("levels", ["staff"])),
-                    "claims": list(need.get("claims", [])), "origin": "service"})
+                    "claims": list(need.get("claims", [])),
+                    "access_token_seconds": need.get("access_token_seconds"),
+                    "origin": "service"})
     for declared in ident.relying_parties:
         rps.append({"name": declared.name, "client_id": declared.name,
                     "redirect_uris": list(declared.redirect_uris),
                     "post_logout_uris": list(declared.post_logout_uris),
                     "levels": list(declared.levels), "claims": list(declared.claims),
-                    "origin": "identity.yml"})
+                    "access_token_seconds": None, "origin": "identity.yml"})
     for entry in rps:
         entry["client_secret_file"] = str(sec / "clients" / f"{entry['name']}.secret")
     rps.sort(key=lambda r: r["name"])

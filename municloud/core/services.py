@@ -105,6 +105,12 @@ class OidcClientNeed(_Model):
     post_logout_paths: list[str] = []
     levels: list[Level] = Field(default=["staff"], min_length=1)
     claims: list[str] = ["uid", "mail", "groups", "access_level"]
+    # Lifetime of the access tokens issued to this client (default: the identity
+    # declaration's sessions.access_token_seconds). A service that hands the person's token
+    # to a backend for the whole of its own session (webmail: IMAP XOAUTH2 on every
+    # request) asks for that session's length; the provider still ends the token with the
+    # single sign-on session (introspection answers inactive after a logout).
+    access_token_seconds: int | None = Field(default=None, ge=60, le=86400)
 
     @model_validator(mode="after")
     def _paths(self) -> Self:

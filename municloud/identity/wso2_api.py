@@ -302,6 +302,7 @@ def _callbacks(rp: dict[str, Any]) -> list[str]:
 
 def application(rp: dict[str, Any], choices: list[dict[str, Any]], site: Site,
                 sessions: dict[str, Any]) -> Resource:
+    token_seconds = rp.get("access_token_seconds") or sessions["access_token_seconds"]
     oidc: dict[str, Any] = {
         "clientId": rp["client_id"],
         "clientSecret": site.secrets[rp["name"]],
@@ -310,9 +311,8 @@ def application(rp: dict[str, Any], choices: list[dict[str, Any]], site: Site,
         "publicClient": False,
         "pkce": {"mandatory": False, "supportPlainTransformAlgorithm": False},
         "accessToken": {"type": "JWT",
-                        "userAccessTokenExpiryInSeconds": sessions["access_token_seconds"],
-                        "applicationAccessTokenExpiryInSeconds":
-                            sessions["access_token_seconds"]},
+                        "userAccessTokenExpiryInSeconds": token_seconds,
+                        "applicationAccessTokenExpiryInSeconds": token_seconds},
         "idToken": {"expiryInSeconds": sessions["id_token_seconds"],
                     "audience": [rp["client_id"]]},
         "refreshToken": {"expiryInSeconds": sessions["lifetime_hours"] * 3600,

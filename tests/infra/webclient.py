@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,20 +19,32 @@ import requests
 BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
 
 _real_getaddrinfo = socket.getaddrinfo
+# Pinned names of every block running now, in every thread (scripts/bench-sso runs many
+# sessions at once): the resolver is replaced while at least one block runs.
+_pins: list[dict[str, str]] = []
+_pins_lock = threading.Lock()
+
+
+def _pinned_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    with _pins_lock:
+        target = next((p[host] for p in reversed(_pins) if host in p), host)
+    return _real_getaddrinfo(target, *args, **kwargs)
 
 
 @contextlib.contextmanager
 def pinned(names: dict[str, str]) -> Iterator[None]:
-    """Resolve the given names to the given addresses while the block runs."""
-
-    def fake(host: Any, *args: Any, **kwargs: Any) -> Any:
-        return _real_getaddrinfo(names.get(host, host), *args, **kwargs)
-
-    socket.getaddrinfo = fake
+    """Resolve the given names to the given addresses while the block runs (thread-safe:
+    blocks in other threads keep their own names)."""
+    with _pins_lock:
+        _pins.append(names)
+        socket.getaddrinfo = _pinned_getaddrinfo
     try:
         yield
     finally:
-        socket.getaddrinfo = _real_getaddrinfo
+        with _pins_lock:
+            _pins.remove(names)
+            if not _pins:
+                socket.getaddrinfo = _real_getaddrinfo
 
 
 class EdgeSession(requests.Session):

@@ -69,12 +69,13 @@ def test_oidc_client_uris_are_absolute_on_the_public_name() -> None:
     declared["files"] = _svc("files", needs={"oidc_client": {
         "redirect_paths": ["/oidc-callback.html", "/web-oidc-callback"],
         "post_logout_paths": ["/"], "levels": ["staff", "full"]}})
-    (entry,) = needs.consumers(topo, declared)["oidc_client"]
+    entry = next(e for e in needs.consumers(topo, declared)["oidc_client"]
+                 if e["service"] == "files")
     assert entry == {
         "service": "files", "hosts": ["10.70.2.31"], "client_id": "files",
         "redirect_paths": ["/oidc-callback.html", "/web-oidc-callback"],
         "post_logout_paths": ["/"], "levels": ["staff", "full"],
-        "claims": ["uid", "mail", "groups", "access_level"],
+        "claims": ["uid", "mail", "groups", "access_level"], "access_token_seconds": None,
         "redirect_uris": ["https://files.heraklion.gr/oidc-callback.html",
                           "https://files.heraklion.gr/web-oidc-callback"],
         "post_logout_uris": ["https://files.heraklion.gr/"],
@@ -97,8 +98,11 @@ def test_declarations_are_exported_with_their_ports_by_purpose() -> None:
     assert decl["mail"]["port"] == {p.purpose: p.port for p in mail.ports}
     assert decl["mail"]["ports"][0]["from"] == [str(s) for s in mail.ports[0].sources]
     assert decl["mail"]["backup"]["paths"] == mail.backup.paths
-    assert decl["webmail"]["needs"] == {"database": {"name": "horde"},
-                                        "directory": {"account": True}, "mail_relay": {}}
+    assert decl["webmail"]["needs"] == {
+        "database": {"name": "horde"}, "directory": {"account": True}, "mail_relay": {},
+        "oidc_client": {"redirect_paths": ["/horde/login.php"], "post_logout_paths": ["/"],
+                        "levels": ["staff"], "claims": ["uid", "mail", "groups", "access_level"],
+                        "access_token_seconds": 28800}}
     assert decl["webmail"]["publish"]["upstream_port"] == 443
 
 
