@@ -76,9 +76,9 @@ def _sign_short(pki: Path, name: str, days: int) -> None:
 
 
 def served_fingerprint(host: Any, port: int) -> str:
-    return host.check_output(
+    return str(host.check_output(
         f"openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null | "
-        "openssl x509 -noout -fingerprint -sha256")
+        "openssl x509 -noout -fingerprint -sha256"))
 
 
 @pytest.mark.disruptive
