@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from municloud.core import admin_keys, backup_sets, edge_sites, needs, paths, yamlfile
+from municloud.core import admin_keys, backup_sets, edge_sites, needs, paths, services, yamlfile
 from municloud.core import identity_declaration as declaration
 from municloud.core.errors import UserError
 from municloud.core.ports import host_rules
@@ -152,6 +152,9 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
             "municloud_services": list(h.services),
             "municloud_volumes": [v.model_dump() for v in h.volumes],
             "municloud_firewall_rules": [r.as_dict() for r in host_rules(topo, h)],
+            # The declared long-running units here (municloud.core.services.host_units):
+            # the baseline gives each a restart policy; BASE-SVC-01 checks them.
+            "municloud_units": services.host_units(list(h.services)),
         }
         # What this host backs up, from its services' declarations (municloud.core.backup_sets).
         hosts[h.name]["municloud_backup_set"] = backup_sets.for_host(list(h.services))

@@ -77,6 +77,7 @@ class BackupDecl(_Model):
 # characters (MariaDB's user name limit).
 _NAME = r"^[a-z][a-z0-9_]{0,31}$"
 _URL_PATH = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"
+_UNIT = r"^[A-Za-z0-9][A-Za-z0-9@._:-]{0,250}\.service$"
 
 
 class DatabaseNeed(_Model):
@@ -161,6 +162,10 @@ class Service(_Model):
     playbook: str | None = Field(default=None, pattern=r"^[a-z0-9_-]+\.yml$")
     converge_last: bool = False
     controls: list[str] = []
+    # The long-running systemd units the service runs (its daemons): each gets a restart
+    # policy on its hosts (roles/common, tasks/restart.yml) and BASE-SVC-01 checks them.
+    # A unit of a part that is not deployed (a vendor artifact absent) is simply not loaded.
+    units: list[str] = Field(default=[], description="systemd units of the service's daemons")
     vendor: bool = False
     implemented: bool = True
     replicas: int = Field(default=1, ge=1, description="hosts it is meant to run on; fewer "
@@ -175,6 +180,14 @@ class Service(_Model):
         for p in self.backup.paths:
             if not p.startswith("/"):
                 raise ValueError(f"backup.paths: {p!r} is not absolute")
+        return self
+
+    @model_validator(mode="after")
+    def _unit_names(self) -> Self:
+        for u in self.units:
+            if not re.match(_UNIT, u):
+                raise ValueError(f"units: {u!r} (allowed: a systemd service unit name such "
+                                 "as slapd.service or postfix@-.service)")
         return self
 
     @model_validator(mode="after")
@@ -219,6 +232,14 @@ def _unknown_components(services: Iterable[Service]) -> list[Problem]:
                     + ", ".join(sorted(known)))
             for svc in services for i, p in enumerate(svc.ports)
             if p.component is not None and p.component not in known]
+
+
+def host_units(services: list[str], roles_dir: Path = paths.ROLES) -> list[str]:
+    """The long-running units on a host running `services`: the host-wide services' units
+    (the baseline's sshd, chrony) and those its services declare, sorted, each once."""
+    declared = load_services(roles_dir)
+    chosen = [s for s in declared.values() if s.host_wide or s.name in services]
+    return sorted({u for s in chosen for u in s.units})
 
 
 @cache

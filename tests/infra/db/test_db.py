@@ -7,22 +7,15 @@ certificate is checked against the municipal CA on the controller.
 
 from __future__ import annotations
 
-import json
 import shlex
 import socket
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from municloud.core import paths
-from municloud.deploy import ansible_run
-
-from ..environment import ENV
+from .. import playbook
 from ..relay import relay
 
 pymysql = pytest.importorskip("pymysql")
@@ -169,19 +162,7 @@ def test_service_credentials_are_refused_from_another_address(target: Any,
 ])
 def test_bad_db_databases_stop_before_any_change(db: dict[str, Any], entries: list[Any],
                                                  expected: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        vars_file = Path(tmp) / "vars.json"
-        vars_file.write_text(json.dumps({"db_databases": entries}))
-        changes = Path(tmp) / "changes.json"
-        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i",
-               str(ansible_run.inventory_source(ENV)), str(paths.PLAYBOOKS / "db.yml"),
-               "-e", f"@{vars_file}"]
-        proc = subprocess.run(cmd, cwd=paths.REPO, capture_output=True, text=True, check=False,
-                              env=ansible_run.ansible_env({"MUNICLOUD_CHANGES_FILE": str(changes)}),
-                              timeout=900)
-        text = changes.read_text() if changes.exists() else ""
-        stats = json.loads(text).get("stats", {}) if text.strip() else {}
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, out[-3000:]
+    code, out, stats = playbook.run("db.yml", None, {"db_databases": entries})
+    assert code != 0, out[-3000:]
     assert expected in out, out[-3000:]
     assert all(s.get("changed", 0) == 0 for s in stats.values()), stats

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ..meet import playbook
+from .. import playbook
 from ..webclient import EdgeSession, ca_file
 from .conftest import Files
 

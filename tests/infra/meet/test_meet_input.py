@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from . import playbook
+from .. import playbook
 from .conftest import Meet
 
 

@@ -13,18 +13,20 @@ from typing import Any
 from municloud.core import paths
 from municloud.deploy import ansible_run
 
-from ..environment import ENV
+from .environment import ENV
 
 
-def run(playbook: str, limit: str, extra: dict[str, Any],
-        timeout: int = 900) -> tuple[int, str, dict[str, Any]]:
+def run(playbook: str, limit: str | None, extra: dict[str, Any],
+        timeout: int = 900, args: tuple[str, ...] = ()) -> tuple[int, str, dict[str, Any]]:
+    """ansible-playbook PLAYBOOK [--limit LIMIT] -e EXTRA ARGS: its exit code, its output,
+    and the per-host stats of the run (changed, failed, ...)."""
     with tempfile.TemporaryDirectory() as tmp:
         vars_file = Path(tmp) / "vars.json"
         vars_file.write_text(json.dumps(extra))
         changes = Path(tmp) / "changes.json"
         cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i",
                str(ansible_run.inventory_source(ENV)), str(paths.PLAYBOOKS / playbook),
-               "--limit", limit, "-e", f"@{vars_file}"]
+               *(["--limit", limit] if limit else []), "-e", f"@{vars_file}", *args]
         proc = subprocess.run(cmd, cwd=paths.REPO, capture_output=True, text=True, check=False,
                               env=ansible_run.ansible_env({"MUNICLOUD_CHANGES_FILE": str(changes)}),
                               timeout=timeout)
