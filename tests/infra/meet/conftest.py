@@ -1,5 +1,6 @@
 """Fixtures of the meet tests: the meeting host, its domains as the role derives them,
-the people of the directory with their passwords."""
+the people of the directory with their passwords, the single sign-on whose tokens open
+meetings and the Google double (a limited login)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from doubles.oidc_upstream import Upstream
 
 from ..environment import Person, missing
+from ..identity.sso import Sso, lemonldap, start_double
 from ..webclient import ca_file
 from . import xmpp
 
@@ -54,3 +57,17 @@ def account_holders(people: list[Person]) -> list[Person]:
     if len(usable) < 3:
         missing(f"need 3 present people with a password in <secrets>/people/, found {len(usable)}")
     return usable
+
+
+@pytest.fixture(scope="session")
+def sso(lab: dict[str, Any]) -> Sso:
+    """The single sign-on whose tokens open meetings (LemonLDAP::NG in the lab)."""
+    return lemonldap(lab)
+
+
+@pytest.fixture(scope="module")
+def google(sso: Sso, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    """The Google double: its person logs in with access level limited."""
+    double = start_double(sso, "google", tmp_path_factory.mktemp("google-double"))
+    yield double
+    double.stop()

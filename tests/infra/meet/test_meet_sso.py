@@ -1,0 +1,154 @@
+"""Meetings on the single sign-on: who may open one on the secure domain.
+
+Each login is a real one: a person logs in at the lab's LemonLDAP::NG (staff account, or
+the Google double for a limited citizen), a relying party redeems the code, and slixmpp
+logs in on prosody with SASL OAUTHBEARER. Prosody asks the provider about every token
+(introspection with the meet client's secret, then userinfo), and says in its log why it
+refused one: each refusal test reads that reason, so it fails when the check it guards
+is gone even if a later check would still refuse."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from typing import Any
+
+import pytest
+from doubles.oidc_upstream import Upstream
+
+from ..environment import Person
+from ..identity.sso import Sso, authorize, code_from, pkce, upstream_login
+from . import xmpp
+from .conftest import Meet
+from .sso import CLIENT, logout, meet_token, rp_token, staff_session
+
+
+@pytest.fixture(scope="module")
+def member(account_holders: list[Person]) -> Person:
+    return account_holders[0]
+
+
+@pytest.fixture(scope="module")
+def colleague(account_holders: list[Person]) -> Person:
+    return account_holders[1]
+
+
+def refusal(target: Any, meet: Meet, since: float, user: str) -> str:
+    """What prosody logged about refusing `user`'s SSO login after `since`."""
+    log = target(meet.host).check_output(
+        "journalctl -u prosody --no-pager -o cat --since=@%d", int(since) - 1)
+    mark = f"SSO login of {user}@{meet.domain} refused: "
+    lines = [line.split(mark, 1)[1] for line in log.splitlines() if mark in line]
+    return lines[-1] if lines else f"(no refusal of {user} logged; log tail: {log[-800:]!r})"
+
+
+def login(meet: Meet, c2s: int, user: str, token: str, *actions: Any) -> xmpp.Outcome:
+    return xmpp.session(c2s, f"{user}@{meet.domain}", "", meet.ca, *actions, token=token)
+
+
+def room(meet: Meet) -> str:
+    return f"sso-{uuid.uuid4().hex[:8]}@{meet.muc_domain}"
+
+
+@pytest.mark.control("MEET-SSO-01", "MEET-AUTH-01")
+def test_a_staff_login_opens_a_meeting(meet: Meet, c2s: int, sso: Sso,
+                                       member: Person) -> None:
+    out = login(meet, c2s, member.uid, meet_token(sso, member),
+                xmpp.join(room(meet), "host", "open", configure=True))
+    assert out.mechanisms == ("OAUTHBEARER",), out
+    assert out.authenticated, f"the staff token of {member.uid} was refused: {out}"
+    assert out.results == {"open": "created"}, out
+
+
+@pytest.mark.control("MEET-SSO-01")
+def test_a_limited_citizen_cannot_open_a_meeting(meet: Meet, c2s: int, sso: Sso,
+                                                 google: Upstream, member: Person,
+                                                 target: Any) -> None:
+    s = sso.browser()
+    upstream_login(sso, s, "google")
+    assert "POST /token" in google.requests, google.requests
+    # The provider issues no code for meet to a limited login ...
+    _, challenge = pkce()
+    refused = authorize(sso, s, CLIENT, challenge)
+    assert code_from(refused, sso.rp(CLIENT)["redirect_uris"][0]) is None, refused.headers
+    # ... and the token the citizen does get (the e-services portal accepts limited
+    # logins) opens nothing, under the citizen's name or a staff member's.
+    held = rp_token(sso, s, "eservices")
+    assert held, "the e-services portal issued no token to the limited login"
+    for user in (PEOPLE_SUB, member.uid):
+        since = time.time()
+        out = login(meet, c2s, user, held, xmpp.join(room(meet), "host", "open"))
+        assert not out.authenticated, f"a limited citizen's token logged in as {user}"
+        assert out.failure == "not-authorized", out
+        assert "issued to another client (eservices)" in refusal(target, meet, since, user)
+
+
+# The Google double's subject ("google:g-4711" at the portal) as an XMPP user name.
+PEOPLE_SUB = "g-4711"
+
+
+@pytest.mark.control("MEET-SSO-01", "MEET-AUTH-01")
+def test_a_token_of_another_relying_party_is_refused(meet: Meet, c2s: int, sso: Sso,
+                                                     member: Person, target: Any) -> None:
+    """A staff token, but issued to the staff portal: the right person at the right level,
+    the wrong audience."""
+    other = rp_token(sso, staff_session(sso, member), "staffportal")
+    assert other
+    since = time.time()
+    out = login(meet, c2s, member.uid, other)
+    assert not out.authenticated and out.failure == "not-authorized", out
+    assert "issued to another client (staffportal)" in refusal(target, meet, since,
+                                                               member.uid)
+
+
+@pytest.mark.control("MEET-AUTH-01")
+def test_one_persons_token_does_not_log_in_another(meet: Meet, c2s: int, sso: Sso,
+                                                   member: Person, colleague: Person,
+                                                   target: Any) -> None:
+    mine = meet_token(sso, member)
+    since = time.time()
+    out = login(meet, c2s, colleague.uid, mine)
+    assert not out.authenticated and out.failure == "not-authorized", out
+    assert "another subject" in refusal(target, meet, since, colleague.uid)
+
+
+@pytest.mark.control("MEET-AUTH-01")
+def test_a_forged_token_is_refused(meet: Meet, c2s: int, sso: Sso, member: Person,
+                                   target: Any) -> None:
+    real = meet_token(sso, member)
+    for forged in (secrets.token_urlsafe(32), real[:-4] + ("AAAA" if real[-4:] != "AAAA"
+                                                            else "BBBB")):
+        since = time.time()
+        out = login(meet, c2s, member.uid, forged)
+        assert not out.authenticated and out.failure == "not-authorized", out
+        assert "not active" in refusal(target, meet, since, member.uid)
+
+
+@pytest.mark.control("MEET-AUTH-01")
+def test_a_token_is_refused_after_the_person_logged_out(meet: Meet, c2s: int, sso: Sso,
+                                                        member: Person,
+                                                        target: Any) -> None:
+    s = staff_session(sso, member)
+    held = rp_token(sso, s, CLIENT)
+    assert held
+    assert login(meet, c2s, member.uid, held).authenticated, "the fresh token was refused"
+    logout(sso, s)
+    since = time.time()
+    out = login(meet, c2s, member.uid, held)
+    assert not out.authenticated and out.failure == "not-authorized", out
+    assert "not active" in refusal(target, meet, since, member.uid)
+
+
+@pytest.mark.control("MEET-AUTH-01")
+def test_prosody_checks_tokens_at_the_provider(meet: Meet, sso: Sso, target: Any) -> None:
+    """The secure domain's configuration in force: the SSO module, the provider's
+    endpoints under its issuer, meet's client id, staff only (the declaration)."""
+    cfg = target(meet.host).check_output("cat /etc/prosody/prosody.cfg.lua")
+    block = cfg.split(f'VirtualHost "{meet.domain}"', 1)[1].split("VirtualHost", 1)[0]
+    assert 'authentication = "municloud_sso"' in block, block
+    assert f'sso_introspection_url = "{sso.decl["issuer"]}/oauth2/introspect"' in block
+    assert f'sso_userinfo_url = "{sso.decl["issuer"]}/oauth2/userinfo"' in block
+    assert f'sso_client_id = "{CLIENT}"' in block
+    assert 'sso_levels = { "staff"; }' in block, block
+    assert "ldap" not in block, block
