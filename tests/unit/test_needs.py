@@ -43,9 +43,11 @@ def test_lab_consumers_are_what_the_declarations_need() -> None:
         {"service": "identity", "hosts": ["10.70.2.11"], "name": "wso2"},
         {"service": "webmail", "hosts": ["10.70.2.21"], "name": "horde"},
     ]
-    # The same bind accounts as the directory role's former hard-coded list.
+    # The directory role's former hard-coded list, less meet (its logins are SSO tokens).
     assert [e["service"] for e in c["directory"] if e["account"]] == \
-        ["files", "identity", "mail", "meet", "webmail"]
+        ["files", "identity", "mail", "webmail"]
+    assert [(e["service"], e["levels"]) for e in c["oidc_client"]] == \
+        [("files", ["staff"]), ("meet", ["staff"])]
     assert c["mail_relay"] == [{"service": "webmail", "hosts": ["10.70.2.21"]}]
 
 
@@ -69,7 +71,8 @@ def test_oidc_client_uris_are_absolute_on_the_public_name() -> None:
     declared["files"] = _svc("files", needs={"oidc_client": {
         "redirect_paths": ["/oidc-callback.html", "/web-oidc-callback"],
         "post_logout_paths": ["/"], "levels": ["staff", "full"]}})
-    (entry,) = needs.consumers(topo, declared)["oidc_client"]
+    entry = next(e for e in needs.consumers(topo, declared)["oidc_client"]
+                 if e["service"] == "files")
     assert entry == {
         "service": "files", "hosts": ["10.70.2.31"], "client_id": "files",
         "redirect_paths": ["/oidc-callback.html", "/web-oidc-callback"],
