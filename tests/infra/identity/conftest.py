@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from doubles.oidc_upstream import Upstream
 
-from .sso import Sso, lemonldap, start_double
+from .sso import Sso, lemonldap, running_double
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +20,5 @@ def sso(lab: dict[str, Any]) -> Sso:
 
 @pytest.fixture(scope="module")
 def google(sso: Sso, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
-    double = start_double(sso, "google", tmp_path_factory.mktemp("google-double"))
-    yield double
-    double.stop()
+    with running_double(sso, "google", tmp_path_factory.mktemp("google-double")) as double:
+        yield double

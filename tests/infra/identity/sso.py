@@ -6,10 +6,13 @@ authorization-code flow with PKCE."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import html
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,9 @@ import requests
 from doubles import tls
 from doubles.oidc_upstream import Upstream
 
+from municloud.core import paths
+
+from ..environment import ENV
 from ..webclient import EdgeSession, ca_file
 
 # The test people the doubles log in (one each).
@@ -75,9 +81,28 @@ def from_inventory(lab: dict[str, Any]) -> Sso:
                Path(secrets_dir), idp)
 
 
+@contextlib.contextmanager
+def running_double(sso: Sso, name: str, tmp: Path) -> Iterator[Upstream]:
+    """The double of choice `name` while the block runs. It binds the declared port, so
+    test modules of different xdist workers (identity, meet) take turns: an flock on the
+    controller for as long as the double runs."""
+    locks = paths.env_state(ENV) / "test-locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"double-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            double = start_double(sso, name, tmp)
+            try:
+                yield double
+            finally:
+                double.stop()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def start_double(sso: Sso, name: str, tmp: Path) -> Upstream:
     """The upstream double of choice `name` (Google, Facebook), on the address and port of
-    its declared endpoints, TLS from the municipal CA."""
+    its declared endpoints, TLS from the municipal CA (hold running_double's lock)."""
     choice = next(c for c in sso.decl["choices"] if c["name"] == name)
     secret_file = Path(choice["client_secret"]["file"])
     if not secret_file.exists():

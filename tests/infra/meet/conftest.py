@@ -13,7 +13,7 @@ import pytest
 from doubles.oidc_upstream import Upstream
 
 from ..environment import Person, missing
-from ..identity.sso import Sso, lemonldap, start_double
+from ..identity.sso import Sso, lemonldap, running_double
 from ..webclient import ca_file
 from . import xmpp
 
@@ -65,9 +65,9 @@ def sso(lab: dict[str, Any]) -> Sso:
     return lemonldap(lab)
 
 
-@pytest.fixture(scope="module")
-def google(sso: Sso, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
-    """The Google double: its person logs in with access level limited."""
-    double = start_double(sso, "google", tmp_path_factory.mktemp("google-double"))
-    yield double
-    double.stop()
+@pytest.fixture
+def google(sso: Sso, tmp_path: Path) -> Iterator[Upstream]:
+    """The Google double (its person logs in with access level limited), for one test:
+    the identity tests start it on the same port."""
+    with running_double(sso, "google", tmp_path) as double:
+        yield double
