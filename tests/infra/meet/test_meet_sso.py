@@ -141,6 +141,29 @@ def test_a_token_is_refused_after_the_person_logged_out(meet: Meet, c2s: int, ss
 
 
 @pytest.mark.control("MEET-AUTH-01")
+def test_an_expired_token_is_refused(meet: Meet, c2s: int, sso: Sso, member: Person,
+                                     target: Any) -> None:
+    """The same token, still in its SSO session, once its lifetime
+    (sessions.access_token_seconds of the identity declaration) has passed."""
+    ttl = int(sso.decl["sessions"]["access_token_seconds"])
+    if ttl > 600:
+        pytest.skip(f"access tokens live {ttl} s here: too long to wait for in a test")
+    s = staff_session(sso, member)
+    held = rp_token(sso, s, CLIENT)
+    issued = time.time()
+    assert held
+    assert login(meet, c2s, member.uid, held).authenticated, "the fresh token was refused"
+    time.sleep(max(0.0, issued + ttl + 5 - time.time()))
+    # The SSO session itself is still open (its lifetime is hours): only the token expired.
+    assert s.get(f"{sso.base}/", headers={"Accept": "application/json"},
+                 timeout=30).json().get("result") == 1
+    since = time.time()
+    out = login(meet, c2s, member.uid, held)
+    assert not out.authenticated and out.failure == "not-authorized", out
+    assert "not active" in refusal(target, meet, since, member.uid)
+
+
+@pytest.mark.control("MEET-AUTH-01")
 def test_prosody_checks_tokens_at_the_provider(meet: Meet, sso: Sso, target: Any) -> None:
     """The secure domain's configuration in force: the SSO module, the provider's
     endpoints under its issuer, meet's client id, staff only (the declaration)."""
