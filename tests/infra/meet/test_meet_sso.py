@@ -37,7 +37,7 @@ def colleague(account_holders: list[Person]) -> Person:
 def refusal(target: Any, meet: Meet, since: float, user: str) -> str:
     """What prosody logged about refusing `user`'s SSO login after `since`."""
     log = target(meet.host).check_output(
-        "journalctl -u prosody --no-pager -o cat --since=@%d", int(since) - 1)
+        "journalctl -u prosody --no-pager -o cat --since=@%s", str(int(since) - 1))
     mark = f"SSO login of {user}@{meet.domain} refused: "
     lines = [line.split(mark, 1)[1] for line in log.splitlines() if mark in line]
     return lines[-1] if lines else f"(no refusal of {user} logged; log tail: {log[-800:]!r})"
