@@ -43,9 +43,11 @@ def test_lab_consumers_are_what_the_declarations_need() -> None:
         {"service": "identity", "hosts": ["10.70.2.11"], "name": "wso2"},
         {"service": "webmail", "hosts": ["10.70.2.21"], "name": "horde"},
     ]
-    # The same bind accounts as the directory role's former hard-coded list.
+    # The directory role's former hard-coded list, less meet (its logins are SSO tokens).
     assert [e["service"] for e in c["directory"] if e["account"]] == \
-        ["files", "identity", "mail", "meet", "webmail"]
+        ["files", "identity", "mail", "webmail"]
+    assert [(e["service"], e["levels"]) for e in c["oidc_client"]] == \
+        [("files", ["staff"]), ("meet", ["staff"])]
     assert c["mail_relay"] == [{"service": "webmail", "hosts": ["10.70.2.21"]}]
 
 

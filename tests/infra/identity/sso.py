@@ -6,18 +6,35 @@ authorization-code flow with PKCE."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import html
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pytest
 import requests
+from doubles import tls
+from doubles.oidc_upstream import Upstream
 
+from municloud.core import paths
+
+from ..environment import ENV
 from ..webclient import EdgeSession, ca_file
+
+# The test people the doubles log in (one each).
+PEOPLE: dict[str, dict[str, Any]] = {
+    "google": {"sub": "g-4711", "email": "eleftheria.citizen@gmail.test",
+               "name": "Eleftheria Citizen", "given_name": "Eleftheria",
+               "family_name": "Citizen", "email_verified": True},
+    "facebook": {"sub": "fb-1001", "email": "citizen@facebook.test", "name": "Fb Citizen"},
+}
 
 TOKEN_RE = re.compile(r'name="token"\s+value="([^"]+)"')
 
@@ -62,6 +79,58 @@ def from_inventory(lab: dict[str, Any]) -> Sso:
     secrets_dir = lab["all"]["vars"]["municloud_secrets_dir"]
     return Sso(hosts[idp]["municloud_identity"], edge, ca_file(secrets_dir),
                Path(secrets_dir), idp)
+
+
+@contextlib.contextmanager
+def running_double(sso: Sso, name: str, tmp: Path) -> Iterator[Upstream]:
+    """The double of choice `name` while the block runs. It binds the declared port, so
+    test modules of different xdist workers (identity, meet) take turns: an flock on the
+    controller for as long as the double runs."""
+    locks = paths.env_state(ENV) / "test-locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"double-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            double = start_double(sso, name, tmp)
+            try:
+                yield double
+            finally:
+                double.stop()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def start_double(sso: Sso, name: str, tmp: Path) -> Upstream:
+    """The upstream double of choice `name` (Google, Facebook), on the address and port of
+    its declared endpoints, TLS from the municipal CA (hold running_double's lock)."""
+    choice = next(c for c in sso.decl["choices"] if c["name"] == name)
+    secret_file = Path(choice["client_secret"]["file"])
+    if not secret_file.exists():
+        pytest.fail(f"no {secret_file}: converge the identity host first (the role generates "
+                    "the doubles' client secrets)")
+    url = urlsplit(choice["endpoints"]["authorize"])
+    assert url.hostname and url.port
+    cert, key = tls.issue(sso.secrets / "pki", url.hostname, tmp)
+    return Upstream(name=name, client_id=choice["client_id"],
+                    client_secret=secret_file.read_text().strip(),
+                    redirect_uri=sso.decl["upstream_callback"], person=PEOPLE[name],
+                    host=url.hostname, port=url.port).start(cert, key)
+
+
+def upstream_login(sso: Sso, s: requests.Session, choice: str) -> requests.Response:
+    """Choose an upstream on the login page; the double logs its person in and sends the
+    browser back to the portal, which finishes the login."""
+    return s.get(f"{sso.base}/", params={"lmAuth": sso.choice_key(choice)}, timeout=60)
+
+
+def lemonldap(lab: dict[str, Any]) -> Sso:
+    """The lab's single sign-on, or a skip saying why when its provider is not
+    LemonLDAP::NG (the tests drive LemonLDAP::NG's portal)."""
+    found = from_inventory(lab)
+    if found.decl.get("provider") != "lemonldap":
+        pytest.skip(f"the lab's identity provider is {found.decl.get('provider')!r}: these "
+                    "tests drive LemonLDAP::NG")
+    return found
 
 
 def form_token(page: str) -> str:

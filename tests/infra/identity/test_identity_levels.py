@@ -7,19 +7,12 @@ from typing import Any
 
 import jwt
 import pytest
-import requests
 from doubles.oidc_upstream import Upstream
 
-from .sso import Sso, authorize, code_from, pkce, token
+from .sso import Sso, authorize, code_from, pkce, token, upstream_login
 
 # What the refusal page says (identity_lemonldap_refused_text, roles/identity/defaults).
 REFUSAL = "Staff services accept only the staff account"
-
-
-def upstream_login(sso: Sso, s: requests.Session, choice: str) -> requests.Response:
-    """Choose an upstream on the login page; the double logs its person in and sends the
-    browser back to the portal, which finishes the login."""
-    return s.get(f"{sso.base}/", params={"lmAuth": sso.choice_key(choice)}, timeout=60)
 
 
 @pytest.mark.control("SSO-LEVEL-01")

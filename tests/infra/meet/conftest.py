@@ -1,5 +1,6 @@
 """Fixtures of the meet tests: the meeting host, its domains as the role derives them,
-the people of the directory with their passwords."""
+the people of the directory with their passwords, the single sign-on whose tokens open
+meetings and the Google double (a limited login)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from doubles.oidc_upstream import Upstream
 
 from ..environment import Person, missing
+from ..identity.sso import Sso, lemonldap, running_double
 from ..webclient import ca_file
 from . import xmpp
 
@@ -54,3 +57,17 @@ def account_holders(people: list[Person]) -> list[Person]:
     if len(usable) < 3:
         missing(f"need 3 present people with a password in <secrets>/people/, found {len(usable)}")
     return usable
+
+
+@pytest.fixture(scope="session")
+def sso(lab: dict[str, Any]) -> Sso:
+    """The single sign-on whose tokens open meetings (LemonLDAP::NG in the lab)."""
+    return lemonldap(lab)
+
+
+@pytest.fixture
+def google(sso: Sso, tmp_path: Path) -> Iterator[Upstream]:
+    """The Google double (its person logs in with access level limited), for one test:
+    the identity tests start it on the same port."""
+    with running_double(sso, "google", tmp_path) as double:
+        yield double
