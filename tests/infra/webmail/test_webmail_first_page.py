@@ -11,8 +11,6 @@ its own. Screenshots are kept under the state dir (evidence/webmail-first-page-*
 
 from __future__ import annotations
 
-import gettext
-import io
 import re
 import time
 from pathlib import Path
@@ -23,15 +21,8 @@ import pytest
 from ..browser import chromium
 from ..environment import Person
 from ..environment import missing as _missing
+from .horde_words import Words, web_language
 from .test_webmail import _edge, _require_roles, _webmail_name
-
-# Horde's catalogues on the host, per gettext domain (language directories are the
-# language part of the code: el_GR -> el; en_US has none: the source strings).
-CATALOGUES = {
-    "Horde_Core": "/usr/share/php/data/Horde_Core/locale/{ll}/LC_MESSAGES/Horde_Core.mo",
-    "horde": "/usr/share/horde/locale/{ll}/LC_MESSAGES/horde.mo",
-    "imp": "/usr/share/horde/imp/locale/{ll}/LC_MESSAGES/imp.mo",
-}
 
 
 def _staff(people: list[Person]) -> Person:
@@ -42,27 +33,6 @@ def _staff(people: list[Person]) -> Person:
                 _missing(f"no password for {p.uid} in <secrets>/people/ (role directory)")
             return p
     _missing("no present person whose only group is staff in the lab's directory_people")
-
-
-class Words:
-    """Horde's words in one language, from its catalogues on the webmail host."""
-
-    def __init__(self, host: Any, language: str) -> None:
-        self.language = language
-        self._tr: dict[str, gettext.NullTranslations] = {}
-        ll = language.split("_")[0]
-        for domain, pattern in CATALOGUES.items():
-            path = pattern.format(ll=ll)
-            f = host.file(path)
-            if language.startswith("en_"):
-                self._tr[domain] = gettext.NullTranslations()
-            elif f.exists:
-                self._tr[domain] = gettext.GNUTranslations(io.BytesIO(f.content))
-            else:
-                pytest.fail(f"Horde has no {language} catalogue on the webmail host ({path})")
-
-    def __call__(self, domain: str, text: str) -> str:
-        return self._tr[domain].gettext(text)
 
 
 def _log_in(driver: Any, base: str, person: Person, language: str | None = None) -> None:
@@ -155,7 +125,7 @@ def test_a_staff_member_lands_in_the_inbox_in_the_municipalitys_language(
 
     _require_roles(lab, target, "directory", "db", "mail", "webmail")
     person = _staff(people)
-    language = re.sub(r"[.@].*$", "", lab["all"]["vars"]["municloud_web_locale"])
+    language = web_language(lab)
     webmail = lab["all"]["vars"]["municloud_service_hosts"]["webmail"][0]["name"]
     words = Words(target(webmail), language)
     municipality = lab["all"]["vars"]["municloud_municipality"]
