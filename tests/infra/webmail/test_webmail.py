@@ -340,7 +340,8 @@ def test_enabled_applications_render_and_disabled_ones_are_closed(
     for path, domain, text in (("/horde/ingo/", "ingo", "Filters"),
                                ("/horde/turba/", "turba", "Address Book"),
                                ("/horde/nag/", "nag", "Tasks"), ("/horde/mnemo/", "mnemo", "Notes"),
-                               ("/horde/services/prefs.php?app=imp", "Horde_Core", "User Preferences"),
+                               ("/horde/services/prefs.php?app=imp", "Horde_Core",
+                                "User Preferences"),
                                ("/horde/imp/basic.php?page=compose", "imp", "New Message")):
         title = words(domain, text)
         page = s.get(base + path, timeout=60)
