@@ -88,6 +88,15 @@ class Municipality(_Model):
     timezone: str = "Europe/Athens"
     locales: list[str] = ["el_GR.UTF-8", "en_US.UTF-8"]
     default_locale: str = "en_US.UTF-8"
+    # The language the web interfaces (webmail, the single sign-on portal) open in; the
+    # other locales stay selectable there. Unset: default_locale.
+    web_locale: str | None = Field(default=None, description=(
+        "locale the web interfaces open in (one of locales; the others are selectable)"))
+
+    @property
+    def ui_locale(self) -> str:
+        """The locale of the web interfaces: web_locale, else default_locale."""
+        return self.web_locale or self.default_locale
 
 
 class Network(_Model):
@@ -448,6 +457,9 @@ def _check_municipality(topo: Topology, add: Add) -> None:
         add("municipality.locales", "no locale", "at least one, such as en_US.UTF-8")
     if m.default_locale not in m.locales:
         add("municipality.default_locale", f"{m.default_locale!r} is not one of the locales",
+            ", ".join(m.locales) or "a locale listed in municipality.locales")
+    if m.web_locale is not None and m.web_locale not in m.locales:
+        add("municipality.web_locale", f"{m.web_locale!r} is not one of the locales",
             ", ".join(m.locales) or "a locale listed in municipality.locales")
 
 

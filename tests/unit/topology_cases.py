@@ -196,6 +196,10 @@ CASES = [
          "municipality.locales[1]", "invalid locale 'english'"),
     Case("default-locale-not-listed", _set("municipality.default_locale", "de_DE.UTF-8"),
          "municipality.default_locale", "is not one of the locales"),
+    Case("web-locale-not-listed", _set("municipality.web_locale", "fr_FR.UTF-8"),
+         "municipality.web_locale", "'fr_FR.UTF-8' is not one of the locales"),
+    Case("web-locale-not-a-string", _set("municipality.web_locale", 30),
+         "municipality.web_locale", "valid string"),
     *(Case(f"backup-{field}-{value}", _set(f"backup.{field}", value), f"backup.{field}",
            f"greater than or equal to {least}")
       for field, value, least in (("daily", 0, 1), ("weekly", -1, 0), ("monthly", -6, 0),

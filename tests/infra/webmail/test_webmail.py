@@ -25,6 +25,7 @@ import pytest
 from ..environment import Person
 from ..environment import missing as _missing
 from ..webclient import EdgeSession, access_logs, ca_file, pinned
+from .horde_words import Words, web_language
 
 
 def _status(target: Any, host: str, service: str) -> str:
@@ -60,6 +61,12 @@ def _person(people: list[Person], state: str, nth: int = 0) -> tuple[str, str, s
 def _edge(lab: dict[str, Any]) -> tuple[str, str]:
     first = next(iter(lab["all"]["children"]["edge"]["hosts"]))
     return first, lab["all"]["hosts"][first]["municloud_address"]
+
+
+def _words(lab: dict[str, Any], target: Any) -> Words:
+    """Horde's words in the language the webmail opens in (the topology's web_locale)."""
+    host = lab["all"]["vars"]["municloud_service_hosts"]["webmail"][0]["name"]
+    return Words(target(host), web_language(lab))
 
 
 def _webmail_name(lab: dict[str, Any]) -> str:
@@ -316,7 +323,8 @@ def test_the_dynamic_view_lists_the_inbox_over_ajax(
         if port.get("totalrows", 0) >= 1 or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert port["label"] == "Inbox" and port["totalrows"] >= 1, (subject, port)
+    inbox_label = _words(lab, target)("imp", "Inbox")
+    assert port["label"] == inbox_label and port["totalrows"] >= 1, (subject, port)
 
 
 @pytest.mark.control("WEB-MAIL-01")
@@ -328,10 +336,14 @@ def test_enabled_applications_render_and_disabled_ones_are_closed(
     s, r = login(lab, uid, password)
     assert _logged_in(r), r.url
     base = f"https://{_webmail_name(lab)}"
-    for path, title in (("/horde/ingo/", "Filters"), ("/horde/turba/", "Address Book"),
-                        ("/horde/nag/", "Tasks"), ("/horde/mnemo/", "Notes"),
-                        ("/horde/services/prefs.php?app=imp", "User Preferences"),
-                        ("/horde/imp/basic.php?page=compose", "New Message")):
+    words = _words(lab, target)
+    for path, domain, text in (("/horde/ingo/", "ingo", "Filters"),
+                               ("/horde/turba/", "turba", "Address Book"),
+                               ("/horde/nag/", "nag", "Tasks"), ("/horde/mnemo/", "mnemo", "Notes"),
+                               ("/horde/services/prefs.php?app=imp", "Horde_Core",
+                                "User Preferences"),
+                               ("/horde/imp/basic.php?page=compose", "imp", "New Message")):
+        title = words(domain, text)
         page = s.get(base + path, timeout=60)
         assert page.status_code == 200 and title in page.text, f"{path}: {page.status_code}"
         assert "A fatal error has occurred" not in page.text, path
