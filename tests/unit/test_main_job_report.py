@@ -20,8 +20,8 @@ from municloud.audit.report_model import LayerInfo
 from municloud.deploy import cli, verify
 from municloud.lab import lifecycle
 
-STATE_TEST = "infra/baseline/test_ssh.py::test_sshd_settings[db1]"
-DRIFT_TEST = "infra/baseline/test_drift.py::test_check_mode_changes_nothing"
+STATE_TEST = "tests/infra/baseline/test_ssh.py::test_sshd_settings[db1]"
+DRIFT_TEST = "tests/infra/baseline/test_drift.py::test_check_mode_reports_no_change"
 
 
 def _rec(test: str, outcome: str, control: str, reason: str = "") -> dict[str, Any]:
