@@ -1,23 +1,24 @@
 """`municloud run` ends by writing the compliance report and printing its path (issue 14).
 
-The main job runs with its whole-estate phases injected (lab up, converge, the two pytest
-phases of `verify --all`, the service summary read over SSH) against a state directory
-in tmp_path; everything after them is the real code: verify's records, the report built
-from those records alone (no second run of the checks, no check-mode run), the files.
+`municloud run lab` runs through the program's entry point with its whole-estate phases
+injected (lab up, the converge's ansible-playbook, the two pytest phases of `verify
+--all`, the service summary read over SSH) against a state directory in tmp_path;
+everything after them is the real code: verify's records, the report built from those
+records alone (no second run of the checks, no check-mode run), the files.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from municloud import cli
 from municloud.audit import collect
 from municloud.audit.report_model import LayerInfo
-from municloud.deploy import cli, verify
+from municloud.deploy import ansible_run, summary, verify
 from municloud.lab import lifecycle
 
 STATE_TEST = "tests/infra/baseline/test_ssh.py::test_sshd_settings[db1]"
@@ -57,11 +58,15 @@ def main_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return g
 
     monkeypatch.setattr(lifecycle, "up", lambda topo: job["calls"].append("lab up"))
-    monkeypatch.setattr(cli, "converge", lambda env: job["calls"].append("converge"))
+    def converge(env: str, book: str, **kw: object) -> ansible_run.PlayResult:
+        assert book == "site.yml" and not kw.get("check")
+        job["calls"].append("converge")
+        return ansible_run.PlayResult(0, stats={"db1": {"ok": 1, "changed": 0}})
+
+    monkeypatch.setattr(ansible_run, "run_playbook", converge)
     monkeypatch.setattr(verify, "_pytest", pytest_phase)
-    monkeypatch.setattr(cli.summary, "service_rows",
-                        lambda topo: [("db1", "db", "deployed", "")])
-    monkeypatch.setattr(cli.summary, "urls", lambda topo: [])
+    monkeypatch.setattr(summary, "service_rows", lambda topo: [("db1", "db", "deployed", "")])
+    monkeypatch.setattr(summary, "urls", lambda topo: [])
     monkeypatch.setattr(collect, "unit", unit_layer)
     monkeypatch.setattr(collect, "hosts", forbidden)
     monkeypatch.setattr(collect, "drift", forbidden)
@@ -70,7 +75,7 @@ def main_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def _run() -> int:
-    return cli.run(argparse.Namespace(env="lab", verbose=False))
+    return cli.main(["run", "lab"])
 
 
 def test_run_ends_by_writing_the_report_and_printing_its_path(

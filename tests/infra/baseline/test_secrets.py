@@ -72,12 +72,13 @@ def test_no_secret_in_ansible_output_at_vvv(secrets: list[secrets_scan.Secret],
     assert set(result.stats) >= set(hosts), (
         f"the -vvv run did not reach {hosts} (exit {result.returncode}, reached "
         f"{sorted(result.stats)})")
-    failed = [f"{t['host']}: {t['role']} : {t['task']}" for t in result.failed]
-    assert not failed, f"the -vvv run stopped early, its later tasks unsearched: {failed}"
     text = log.read_text(errors="replace")
+    hits = secrets_scan.in_text(text, secrets, str(log))
+    assert not hits, f"secrets in ansible-playbook -vvv output: {_names(hits)}"
+    failed = [f"{t['host']}: {t['role']} : {t['task']}: {str(t.get('msg', ''))[:200]}"
+              for t in result.failed]
+    assert not failed, f"the -vvv run stopped early, its later tasks unsearched: {failed}"
     for host in hosts:
         ran = re.findall(rf"^(?:ok|changed): \[{host}\][^\n]*=> {{\n\s*\"censored\": "
                          rf"\"[^\n]*{re.escape(NO_LOG_RESULT)}", text, flags=re.MULTILINE)
         assert ran, f"{host}: no task with no_log ran, so no secret was handled to be searched"
-    hits = secrets_scan.in_text(text, secrets, str(log))
-    assert not hits, f"secrets in ansible-playbook -vvv output: {_names(hits)}"
