@@ -38,9 +38,10 @@ if TYPE_CHECKING:
     from municloud.deploy.ansible_run import PlayResult
 
 DRIFT_CONTROL = "BASE-IDEM-01"
-DRIFT_TEST = "test_drift.py::"
+DRIFT_TEST = "test_drift.py::"  # the exercise the drift layer replaces with a fresh run
 # Check-mode runs side by side in the drift layer (docs/benchmarks.md: audit).
-DRIFT_RUNS = 3  # the exercise the drift layer replaces with a fresh run
+DRIFT_RUNS = 3
+UNIT_TIMEOUT = 600  # seconds for the unit layer's offline tests
 EXCERPT = 1500
 
 
@@ -182,14 +183,21 @@ def unit(env: str, commit: str) -> Gathered:
         with tempfile.TemporaryDirectory(prefix="municloud-audit-unit-") as tmp:
             out = Path(tmp) / "unit.json"
             environ = dict(os.environ, MUNICLOUD_VERIFY_REPORT=str(out), MUNICLOUD_ENV=env)
-            proc = subprocess.run([sys.executable, "-m", "pytest", "-p",
-                                   "municloud.deploy.verify_plugin",
-                                   *map(str, unit_test_files(unit_controls)),
-                                   "-q", "-p", "no:cacheprovider", "--no-header", "-n", "2"],
-                                  cwd=paths.REPO, env=environ, capture_output=True,
-                                  text=True, timeout=600, check=False)
+            try:
+                code = subprocess.run([sys.executable, "-m", "pytest", "-p",
+                                       "municloud.deploy.verify_plugin",
+                                       *map(str, unit_test_files(unit_controls)), "-q", "-p",
+                                       "no:cacheprovider", "--no-header", "-n", "2"],
+                                      cwd=paths.REPO, env=environ, capture_output=True,
+                                      text=True, timeout=UNIT_TIMEOUT,
+                                      check=False).returncode
+            except subprocess.TimeoutExpired:
+                # The layer is in error (its controls not run), not the whole report.
+                g.layers.append(LayerInfo(
+                    layer="unit", state="error", seconds=round(time.monotonic() - start, 1),
+                    detail=f"the offline tests did not finish within {UNIT_TIMEOUT} s"))
+                return g
             results = json.loads(out.read_text()) if out.exists() and out.read_text() else []
-            code = proc.returncode
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({"commit": commit, "exit": code, "results": results}))
     for r in results:

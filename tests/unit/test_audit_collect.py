@@ -111,3 +111,20 @@ def test_drift_runs_side_by_side_over_parts_of_the_hosts(monkeypatch):
         assert finding.outcome == "fail" and own in finding.check
     assert {e.outcome for e in evidence if e.where not in ("db1", "edge1")} == {"pass"}
     assert "3 runs side by side" in g.layers[0].detail and "(exit 2)" in g.layers[0].detail
+
+
+def test_a_unit_layer_that_times_out_is_an_error_not_a_crash(monkeypatch, tmp_path):
+    """Seen on the loaded lab machine: the offline tests outran their bound and the
+    exception ended the whole report. Now the layer is in error and nothing is cached."""
+    import subprocess
+
+    monkeypatch.setenv("MUNICLOUD_STATE", str(tmp_path))
+
+    def too_slow(cmd, **kw):
+        raise subprocess.TimeoutExpired(cmd, kw["timeout"])
+
+    monkeypatch.setattr(subprocess, "run", too_slow)
+    g = collect.unit("lab", "abc123")
+    [layer] = g.layers
+    assert layer.state == "error" and f"{collect.UNIT_TIMEOUT} s" in layer.detail
+    assert not g.evidence and not collect.unit_records_file("lab").exists()
