@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -81,14 +81,15 @@ def test_drift_findings_carry_the_diff_with_secrets_masked(monkeypatch: pytest.M
     assert by_host["dir1"].outcome == "pass"
 
 
-def test_drift_runs_side_by_side_over_parts_of_the_hosts(monkeypatch):
+def test_drift_runs_side_by_side_over_parts_of_the_hosts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Each check run is limited to its part of the hosts (the PKI's localhost play in the
     first); together they cover every host once, and a host's findings come from its own
     run only."""
     topo = topology.load("lab")
-    limits = []
+    limits: list[str] = []
 
-    def check_run(env, book, **kw):
+    def check_run(env: str, book: str, **kw: Any) -> PlayResult:
         limits.append(kw["limit"])
         part = kw["limit"].split(":")
         return PlayResult(2 if "db1" in part else 0, changed=[
@@ -113,14 +114,15 @@ def test_drift_runs_side_by_side_over_parts_of_the_hosts(monkeypatch):
     assert "3 runs side by side" in g.layers[0].detail and "(exit 2)" in g.layers[0].detail
 
 
-def test_a_unit_layer_that_times_out_is_an_error_not_a_crash(monkeypatch, tmp_path):
+def test_a_unit_layer_that_times_out_is_an_error_not_a_crash(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Seen on the loaded lab machine: the offline tests outran their bound and the
     exception ended the whole report. Now the layer is in error and nothing is cached."""
     import subprocess
 
     monkeypatch.setenv("MUNICLOUD_STATE", str(tmp_path))
 
-    def too_slow(cmd, **kw):
+    def too_slow(cmd: list[str], **kw: Any) -> NoReturn:
         raise subprocess.TimeoutExpired(cmd, kw["timeout"])
 
     monkeypatch.setattr(subprocess, "run", too_slow)
