@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from municloud.audit import secrets_scan
 from municloud.audit.report_model import Evidence, Layer, LayerInfo, Status
@@ -34,8 +34,14 @@ from municloud.core import paths
 from municloud.core.controls import catalog
 from municloud.core.topology import Topology
 
+if TYPE_CHECKING:
+    from municloud.deploy.ansible_run import PlayResult
+
 DRIFT_CONTROL = "BASE-IDEM-01"
 DRIFT_TEST = "test_drift.py::"  # the exercise the drift layer replaces with a fresh run
+# Check-mode runs side by side in the drift layer (docs/benchmarks.md: audit).
+DRIFT_RUNS = 3
+UNIT_TIMEOUT = 600  # seconds for the unit layer's offline tests
 EXCERPT = 1500
 
 
@@ -177,14 +183,21 @@ def unit(env: str, commit: str) -> Gathered:
         with tempfile.TemporaryDirectory(prefix="municloud-audit-unit-") as tmp:
             out = Path(tmp) / "unit.json"
             environ = dict(os.environ, MUNICLOUD_VERIFY_REPORT=str(out), MUNICLOUD_ENV=env)
-            proc = subprocess.run([sys.executable, "-m", "pytest", "-p",
-                                   "municloud.deploy.verify_plugin",
-                                   *map(str, unit_test_files(unit_controls)),
-                                   "-q", "-p", "no:cacheprovider", "--no-header", "-n", "2"],
-                                  cwd=paths.REPO, env=environ, capture_output=True,
-                                  text=True, timeout=600, check=False)
+            try:
+                code = subprocess.run([sys.executable, "-m", "pytest", "-p",
+                                       "municloud.deploy.verify_plugin",
+                                       *map(str, unit_test_files(unit_controls)), "-q", "-p",
+                                       "no:cacheprovider", "--no-header", "-n", "2"],
+                                      cwd=paths.REPO, env=environ, capture_output=True,
+                                      text=True, timeout=UNIT_TIMEOUT,
+                                      check=False).returncode
+            except subprocess.TimeoutExpired:
+                # The layer is in error (its controls not run), not the whole report.
+                g.layers.append(LayerInfo(
+                    layer="unit", state="error", seconds=round(time.monotonic() - start, 1),
+                    detail=f"the offline tests did not finish within {UNIT_TIMEOUT} s"))
+                return g
             results = json.loads(out.read_text()) if out.exists() and out.read_text() else []
-            code = proc.returncode
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({"commit": commit, "exit": code, "results": results}))
     for r in results:
@@ -278,13 +291,37 @@ def cloud(topo: Topology) -> Gathered:
     return g
 
 
-def drift(env: str, topo: Topology, secrets: list[secrets_scan.Secret],
-          limit: str | None = None) -> Gathered:
-    from municloud.deploy.ansible_run import run_playbook
+def _check_runs(env: str, parts: list[list[str]]) -> PlayResult:
+    """Check-mode runs of the site playbook side by side, one per part of the hosts, as
+    one result (each part's own hosts only). The site playbook's service plays run one
+    after the other, each on its own few hosts: split by host, they overlap."""
+    from municloud.deploy.ansible_run import PlayResult, run_playbook
 
+    def one(part: list[str]) -> PlayResult:
+        return run_playbook(env, "site.yml", check=True, quiet=True, limit=":".join(part))
+
+    out = PlayResult(0)
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        for part, r in zip(parts, pool.map(one, parts), strict=True):
+            out.returncode = max(out.returncode, r.returncode)
+            out.changed += [t for t in r.changed if t["host"] in part]
+            out.failed += [t for t in r.failed if t["host"] in part]
+            out.stats.update({h: s for h, s in r.stats.items() if h in part})
+    return out
+
+
+def drift(env: str, topo: Topology, secrets: list[secrets_scan.Secret],
+          limit: str | None = None, runs: int = DRIFT_RUNS) -> Gathered:
+    """`runs`: check-mode runs side by side, the hosts dealt among them (the controller's
+    own play, the PKI, goes with the first)."""
     g = Gathered()
     start = time.monotonic()
-    result = run_playbook(env, "site.yml", check=True, quiet=True, limit=limit)
+    names = [h.name for h in topo.hosts]
+    parts = ([limit.split(":")] if limit else
+             [p for p in (names[i::max(runs, 1)] for i in range(max(runs, 1))) if p])
+    if not limit:
+        parts[0] = ["localhost", *parts[0]]
+    result = _check_runs(env, parts)
     when = now()
     check = "check-mode run of playbooks/site.yml (--check --diff)"
     for host in (h.name for h in topo.hosts if limit is None or h.name in limit.split(":")):
@@ -313,7 +350,8 @@ def drift(env: str, topo: Topology, secrets: list[secrets_scan.Secret],
                                           excerpt=f"no drift: changed=0, ok={s.get('ok', 0)}"))
     g.layers.append(LayerInfo(layer="drift", state="ran" if result.stats else "error",
                               seconds=round(time.monotonic() - start, 1),
-                              detail=f"check mode on {len(result.stats)} hosts: "
+                              detail=f"check mode on {len(result.stats)} hosts "
+                                     f"({len(parts)} runs side by side): "
                                      f"{len(result.changed)} changed tasks, "
                                      f"{len(result.failed)} failed (exit "
                                      f"{result.returncode})"))

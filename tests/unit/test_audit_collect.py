@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -79,3 +79,54 @@ def test_drift_findings_carry_the_diff_with_secrets_masked(monkeypatch: pytest.M
     assert "Zz9" not in by_host["db1"].excerpt
     assert by_host["backup1"].outcome == "not run"
     assert by_host["dir1"].outcome == "pass"
+
+
+def test_drift_runs_side_by_side_over_parts_of_the_hosts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each check run is limited to its part of the hosts (the PKI's localhost play in the
+    first); together they cover every host once, and a host's findings come from its own
+    run only."""
+    topo = topology.load("lab")
+    limits: list[str] = []
+
+    def check_run(env: str, book: str, **kw: Any) -> PlayResult:
+        limits.append(kw["limit"])
+        part = kw["limit"].split(":")
+        return PlayResult(2 if "db1" in part else 0, changed=[
+            {"host": h, "role": "r", "task": f"drifted in the run of {kw['limit']}"}
+            for h in ("db1", "edge1")],  # every run says so: only db1's own run counts
+            stats={h: {"ok": 5, "changed": 0} for h in part if h != "localhost"})
+
+    import municloud.deploy.ansible_run as ar
+
+    monkeypatch.setattr(ar, "run_playbook", check_run)
+    g = collect.drift("lab", topo, [], runs=3)
+    parts = [limit.split(":") for limit in limits]
+    assert len(parts) == 3 and sum(p.count("localhost") for p in parts) == 1
+    assert sorted(h for p in parts for h in p if h != "localhost") == sorted(
+        h.name for h in topo.hosts)
+    evidence = g.evidence["BASE-IDEM-01"]
+    for host in ("db1", "edge1"):
+        [finding] = [e for e in evidence if e.where == host]
+        own = next(limit for limit in limits if host in limit.split(":"))
+        assert finding.outcome == "fail" and own in finding.check
+    assert {e.outcome for e in evidence if e.where not in ("db1", "edge1")} == {"pass"}
+    assert "3 runs side by side" in g.layers[0].detail and "(exit 2)" in g.layers[0].detail
+
+
+def test_a_unit_layer_that_times_out_is_an_error_not_a_crash(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Seen on the loaded lab machine: the offline tests outran their bound and the
+    exception ended the whole report. Now the layer is in error and nothing is cached."""
+    import subprocess
+
+    monkeypatch.setenv("MUNICLOUD_STATE", str(tmp_path))
+
+    def too_slow(cmd: list[str], **kw: Any) -> NoReturn:
+        raise subprocess.TimeoutExpired(cmd, kw["timeout"])
+
+    monkeypatch.setattr(subprocess, "run", too_slow)
+    g = collect.unit("lab", "abc123")
+    [layer] = g.layers
+    assert layer.state == "error" and f"{collect.UNIT_TIMEOUT} s" in layer.detail
+    assert not g.evidence and not collect.unit_records_file("lab").exists()

@@ -5,6 +5,7 @@ on a host. Findings name the secret's file in the store, never its value
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from ..environment import ENV
 
 # The hosts holding most secrets (database and directory passwords, service bind accounts).
 VERBOSE_LIMIT = "db1:dir1"
+# How Ansible shows a result of a task with no_log, at any verbosity.
+NO_LOG_RESULT = "'no_log: true' was specified for this result"
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +62,23 @@ def test_no_secret_in_world_readable_files(env_host: str,
 def test_no_secret_in_ansible_output_at_vvv(secrets: list[secrets_scan.Secret],
                                             tmp_path: Path) -> None:
     """A check-mode run of the site playbook at -vvv on the database and directory hosts,
-    its whole output searched for every value of the store."""
+    its whole output searched for every value of the store. The run must have reached
+    both hosts to the end, and tasks handling secrets on each (their censored results):
+    a run stopped early, or one that skipped them, would pass without having looked."""
     log = tmp_path / "ansible-vvv.log"
     result = run_playbook(ENV, "site.yml", check=True, limit=VERBOSE_LIMIT,
                           extra_args=["-vvv"], output=log)
-    assert result.stats, f"the -vvv run reached no host (exit {result.returncode})"
-    assert log.stat().st_size > 100_000, "suspiciously little output for -vvv"
-    hits = secrets_scan.in_file(log, secrets)
+    hosts = VERBOSE_LIMIT.split(":")
+    assert set(result.stats) >= set(hosts), (
+        f"the -vvv run did not reach {hosts} (exit {result.returncode}, reached "
+        f"{sorted(result.stats)})")
+    text = log.read_text(errors="replace")
+    hits = secrets_scan.in_text(text, secrets, str(log))
     assert not hits, f"secrets in ansible-playbook -vvv output: {_names(hits)}"
+    failed = [f"{t['host']}: {t['role']} : {t['task']}: {str(t.get('msg', ''))[:200]}"
+              for t in result.failed]
+    assert not failed, f"the -vvv run stopped early, its later tasks unsearched: {failed}"
+    for host in hosts:
+        ran = re.findall(rf"^(?:ok|changed): \[{host}\][^\n]*=> {{\n\s*\"censored\": "
+                         rf"\"[^\n]*{re.escape(NO_LOG_RESULT)}", text, flags=re.MULTILINE)
+        assert ran, f"{host}: no task with no_log ran, so no secret was handled to be searched"
