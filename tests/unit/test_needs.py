@@ -47,7 +47,7 @@ def test_lab_consumers_are_what_the_declarations_need() -> None:
     assert [e["service"] for e in c["directory"] if e["account"]] == \
         ["files", "identity", "mail", "webmail"]
     assert [(e["service"], e["levels"]) for e in c["oidc_client"]] == \
-        [("files", ["staff"]), ("meet", ["staff"])]
+        [("files", ["staff"]), ("meet", ["staff"]), ("webmail", ["staff"])]
     assert c["mail_relay"] == [{"service": "webmail", "hosts": ["10.70.2.21"]}]
 
 
