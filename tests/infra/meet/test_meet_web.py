@@ -48,8 +48,10 @@ def test_bosh_answers_through_every_edge(lab: dict[str, Any], meet: Meet,
                    headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=30)
         assert r.status_code == 200, f"{edge}: {r.status_code} {r.text[:300]}"
         assert "sid=" in r.text, f"{edge}: no BOSH session: {r.text[:300]}"
-        # Prosody's stream features: only PLAIN (a directory bind) on the secure domain.
-        assert "<mechanism>PLAIN</mechanism>" in r.text, f"{edge}: {r.text[:500]}"
+        # Prosody's stream features on the secure domain: only OAUTHBEARER (a login with an
+        # access token of the single sign-on, checked at the provider), no password, no guest.
+        assert "<mechanism>OAUTHBEARER</mechanism>" in r.text, f"{edge}: {r.text[:500]}"
+        assert "<mechanism>PLAIN</mechanism>" not in r.text, f"{edge}: {r.text[:500]}"
         assert "ANONYMOUS" not in r.text, f"{edge}: anonymous offered on {meet.domain}"
 
 
@@ -103,7 +105,8 @@ def test_xmpp_websocket_answers_through_every_edge(lab: dict[str, Any], meet: Me
             features = _ws_read(tls)
         assert "<open" in opened and f"from='{meet.domain}'" in opened.replace('"', "'"), \
             f"{edge}: {opened[:300]}"
-        assert "PLAIN" in features and "ANONYMOUS" not in features, f"{edge}: {features[:400]}"
+        assert "OAUTHBEARER" in features and "ANONYMOUS" not in features, f"{edge}: {features[:400]}"
+        assert "PLAIN" not in features, f"{edge}: {features[:400]}"
 
 
 @pytest.mark.control("MEET-WEB-01", "MEET-JITSI-01")
