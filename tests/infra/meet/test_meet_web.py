@@ -105,7 +105,8 @@ def test_xmpp_websocket_answers_through_every_edge(lab: dict[str, Any], meet: Me
             features = _ws_read(tls)
         assert "<open" in opened and f"from='{meet.domain}'" in opened.replace('"', "'"), \
             f"{edge}: {opened[:300]}"
-        assert "OAUTHBEARER" in features and "ANONYMOUS" not in features, f"{edge}: {features[:400]}"
+        assert "OAUTHBEARER" in features and "ANONYMOUS" not in features, \
+            f"{edge}: {features[:400]}"
         assert "PLAIN" not in features, f"{edge}: {features[:400]}"
 
 
