@@ -85,10 +85,12 @@ class AptArtifact(_Model):
 
     @property
     def key_pinned(self) -> bool:
+        """Whether the signing key file itself is pinned (needed to use upstream directly)."""
         return bool(SHA256_RE.match(self.key_sha256))
 
     @property
     def mirror_path(self) -> str:
+        """Where the mirror keeps this repository: one flat apt repository per artifact."""
         return f"apt/{self.name}/"
 
 
