@@ -45,6 +45,12 @@ def _require_roles(lab: dict[str, Any], target: Any, *services: str) -> None:
                      f"(/etc/municloud/services/{svc}.json: {state}): run playbooks/{svc}.yml")
 
 
+@pytest.fixture
+def login_stack(lab: dict[str, Any], target: Any) -> None:
+    """A webmail login needs the directory, the database, mail and webmail deployed."""
+    _require_roles(lab, target, "directory", "db", "mail", "webmail")
+
+
 def _person(people: list[Person], state: str, nth: int = 0) -> tuple[str, str, str]:
     """The nth person in that state. Wrong-password tests use the third present person,
     the "bystander" of tests/infra/mail/test_mail.py, so that the people whose mail is read
@@ -93,6 +99,15 @@ def login(lab: dict[str, Any], uid: str, password: str) -> tuple[EdgeSession, An
     return s, r
 
 
+def _login_person(lab: dict[str, Any], people: list[Person], state: str, nth: int = 0,
+                  wrong: bool = False) -> tuple[str, str, EdgeSession, Any]:
+    """Log the nth person in that state in (with a wrong password if asked):
+    their uid, their password, the session and the last response."""
+    uid, password, _ = _person(people, state, nth)
+    s, r = login(lab, uid, f"wrong-{password}" if wrong else password)
+    return uid, password, s, r
+
+
 def inbox(lab: dict[str, Any], s: EdgeSession) -> Any:
     base = f"https://{_webmail_name(lab)}"
     return s.get(f"{base}/horde/imp/basic.php?page=mailbox&mailbox=SU5CT1g", timeout=60)
@@ -135,10 +150,10 @@ def _send_probe(lab: dict[str, Any], uid: str, password: str, mail: str,
 
 
 @pytest.mark.control("WEB-MAIL-01")
+@pytest.mark.usefixtures("login_stack")
 def test_a_directory_user_reaches_the_inbox_with_a_fresh_message(
         lab: dict[str, Any], target: Any, probe_mail: Callable[[str, str], None],
         people: list[Person]) -> None:
-    _require_roles(lab, target, "directory", "db", "mail", "webmail")
     uid, password, mail = _person(people, "present")
     subject = _send_probe(lab, uid, password, mail, probe_mail)
     s, r = login(lab, uid, password)
@@ -155,12 +170,10 @@ def test_a_directory_user_reaches_the_inbox_with_a_fresh_message(
 
 @pytest.mark.host_lock("mistyped-password")  # with the bystander's in test_mail.py
 @pytest.mark.control("WEB-MAIL-01")
+@pytest.mark.usefixtures("login_stack")
 def test_a_wrong_password_does_not_get_in(
-        lab: dict[str, Any], target: Any,
-        people: list[Person]) -> None:
-    _require_roles(lab, target, "directory", "db", "mail", "webmail")
-    uid, password, _ = _person(people, "present", nth=2)
-    s, r = login(lab, uid, f"wrong-{password}")
+        lab: dict[str, Any], people: list[Person]) -> None:
+    uid, password, s, r = _login_person(lab, people, "present", nth=2, wrong=True)
     assert not _logged_in(r), f"{uid} got in with a wrong password: {r.url}"
     page = inbox(lab, s)
     assert "horde_user" in page.text or "login.php" in page.url, f"inbox reachable: {page.url}"
@@ -169,24 +182,21 @@ def test_a_wrong_password_does_not_get_in(
 
 
 @pytest.mark.control("WEB-MAIL-01")
+@pytest.mark.usefixtures("login_stack")
 def test_a_disabled_user_cannot_log_in(
-        lab: dict[str, Any], target: Any,
-        people: list[Person]) -> None:
-    _require_roles(lab, target, "directory", "db", "mail", "webmail")
-    uid, password, _ = _person(people, "disabled")
-    _, r = login(lab, uid, password)
+        lab: dict[str, Any], people: list[Person]) -> None:
+    uid, _, _, r = _login_person(lab, people, "disabled")
     assert not _logged_in(r), f"disabled user {uid} got in: {r.url}"
 
 
 @pytest.mark.control("WEB-LOG-01", "WEB-MAIL-01")
+@pytest.mark.usefixtures("login_stack")
 def test_the_login_password_is_in_no_access_log(
         lab: dict[str, Any], target: Any,
         people: list[Person]) -> None:
-    _require_roles(lab, target, "directory", "db", "mail", "webmail")
     # A real person's real login: the password that must never reach a log is one that
     # Horde accepted (a failed login would also take Dovecot's deliberate delay).
-    uid, password, _ = _person(people, "present")
-    _, r = login(lab, uid, password)
+    _, password, _, r = _login_person(lab, people, "present")
     assert _logged_in(r), f"login failed: {r.url}"
     edge, _ = _edge(lab)
     webmail = lab["all"]["vars"]["municloud_service_hosts"]["webmail"][0]["name"]
@@ -300,12 +310,12 @@ def test_horde_admins_are_the_directory_group(
 
 
 @pytest.mark.control("WEB-MAIL-01")
+@pytest.mark.usefixtures("login_stack")
 def test_the_dynamic_view_lists_the_inbox_over_ajax(
         lab: dict[str, Any], target: Any, probe_mail: Callable[[str, str], None],
         people: list[Person]) -> None:
     """The browser view: dynamic.php, then IMP's AJAX viewPort call through PATH_INFO,
     counting the INBOX, which holds at least the message the test sends itself."""
-    _require_roles(lab, target, "directory", "db", "mail", "webmail")
     uid, password, mail = _person(people, "present")
     subject = _send_probe(lab, uid, password, mail, probe_mail)
     s = _session(lab)
@@ -337,10 +347,10 @@ def test_the_dynamic_view_lists_the_inbox_over_ajax(
 
 
 @pytest.mark.control("WEB-MAIL-01")
+@pytest.mark.usefixtures("login_stack")
 def test_enabled_applications_render_and_disabled_ones_are_closed(
         lab: dict[str, Any], target: Any, people: list[Person]) -> None:
     """README "Applications": what is enabled renders, what fails on PHP 8.2 is a 404."""
-    _require_roles(lab, target, "directory", "db", "mail", "webmail")
     uid, password, _ = _person(people, "present")
     s, r = login(lab, uid, password)
     assert _logged_in(r), r.url
