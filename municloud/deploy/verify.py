@@ -138,10 +138,24 @@ def last_records(env: str) -> dict[str, dict[str, Any]]:
     return data if isinstance(data, dict) else {}
 
 
+def current_records(records: dict[str, dict[str, Any]],
+                    results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The records with this run's results, less those of tests that no longer exist: a
+    test of a file this run collected (every collected test is in `results`, the left-out
+    ones as "not run") that is not among them was renamed or removed, and its last result
+    (perhaps a failure) must not speak for a control any more. A test this run left out
+    keeps its earlier result; files this run did not collect keep theirs."""
+    collected = {r["test"] for r in results}
+    files = {t.split("::", 1)[0] for t in collected}
+    kept = {t: r for t, r in records.items()
+            if t in collected or t.split("::", 1)[0] not in files}
+    kept.update({r["test"]: r for r in results if r["outcome"] != "not run"})
+    return kept
+
+
 def save_records(env: str, results: list[dict[str, Any]]) -> None:
     """Keep each test's latest result (a test this run left out keeps its earlier one)."""
-    records = last_records(env)
-    records.update({r["test"]: r for r in results if r["outcome"] != "not run"})
+    records = current_records(last_records(env), results)
     f = records_file(env)
     f.parent.mkdir(parents=True, exist_ok=True)
     tmp = f.with_suffix(".tmp")
