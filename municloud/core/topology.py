@@ -105,6 +105,11 @@ class Network(_Model):
     purpose: NetworkPurpose
     dns_nameservers: list[str] = []
     egress: Literal["open", "restricted"] = "open"
+    # The edge tier's virtual address (purpose edge only): held by one edge host at a time
+    # (keepalived, role edge_vip), the address the public names resolve to; the lab's DNS
+    # and the Pulumi program's VIP port (with the floating IP) use it.
+    virtual_address: str | None = Field(default=None, description=(
+        "the edge tier's virtual address, shared by its edge hosts (purpose edge only)"))
 
 
 class Volume(_Model):
@@ -218,6 +223,12 @@ class Topology(_Model):
 
     def fqdn(self, host: str) -> str:
         return f"{host}.{self.municipality.domain}"
+
+    def virtual_address(self) -> str | None:
+        """The edge tier's virtual address (`networks[].virtual_address` of the network
+        with purpose edge), or None when the topology declares none."""
+        return next((n.virtual_address for n in self.networks_with_purpose("edge")
+                     if n.virtual_address), None)
 
 
 def topology_file(env: str) -> Path:
@@ -424,6 +435,7 @@ def check(topo: Topology, shown: str, services: Mapping[str, Service]) -> list[P
     _check_municipality(topo, add)
     nets = _check_networks(topo, shown, add, problems)
     _check_hosts(topo, services, nets, add)
+    _check_virtual_address(topo, nets, add)
     _check_services(topo, services, add)
     _check_admins(topo, shown, add, problems)
     _check_time(topo, add)
@@ -580,6 +592,43 @@ def _check_address(at: str, host: Host, host_net: Any, gateway: Any,
             f"{addresses[addr]}", "one host per address")
     else:
         addresses[addr] = host.name
+
+
+def _check_virtual_address(topo: Topology, nets: dict[str, Any], add: Add) -> None:
+    """The edge tier's virtual address: on a network with purpose edge only, a host address
+    of that network that is neither its gateway nor any host's address; the edge service
+    runs on at least two hosts of that network to share it."""
+    taken = {_ip(h.address): h.name for h in topo.hosts if h.address and _ip(h.address)}
+    for i, net in enumerate(topo.networks):
+        if net.virtual_address is None:
+            continue
+        at = f"networks[{i}].virtual_address"
+        if net.purpose != "edge":
+            add(at, f"a virtual address on network {net.name!r} (purpose {net.purpose})",
+                "a virtual address on the network with purpose edge only")
+            continue
+        addr, cidr = _ip(net.virtual_address), nets.get(net.name)
+        if addr is None or net.virtual_address != net.virtual_address.strip():
+            add(at, f"not an IP address: {net.virtual_address!r}",
+                f"a free host address inside {net.cidr}")
+            continue
+        if cidr is None:
+            continue  # the network's own CIDR is reported already
+        if addr.version != cidr.version or addr not in cidr or addr in (
+                cidr.network_address, cidr.broadcast_address):
+            add(at, f"{net.virtual_address} is outside network {net.name} ({net.cidr})",
+                f"a free host address inside {net.cidr}")
+        elif addr == next(cidr.hosts(), None):
+            add(at, f"{net.virtual_address} is the gateway of {net.name}",
+                f"a free host address inside {net.cidr} other than the gateway")
+        elif addr in taken:
+            add(at, f"{net.virtual_address} is the address of host {taken[addr]}",
+                f"an address of {net.cidr} that no host uses")
+        sharing = [h.name for h in topo.hosts_running("edge") if h.network == net.name]
+        if len(sharing) < 2:
+            add(at, f"the edge service runs on {len(sharing)} host(s) of network "
+                f"{net.name}: nothing to fail over to",
+                "at least two hosts running edge on this network, or no virtual address")
 
 
 def _check_volumes(at: str, host: Host, add: Add) -> None:

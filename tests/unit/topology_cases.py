@@ -213,6 +213,30 @@ CASES = [
     Case("zero-hosts", _set("hosts", []), "hosts", "no host declared"),
     Case("service-twice-on-a-host", _set("hosts.0.services", ["edge", "edge"]),
          "hosts[0].services[1]", "listed twice"),
+    # Issue 15: the edge tier's virtual address (networks[0] is the lab's edge network).
+    *(Case(f"virtual-address-{what}", _set(dotted, value), path, words)
+      for what, dotted, value, path, words in (
+          ("outside-subnet", "networks.0.virtual_address", "10.70.2.10",
+           "networks[0].virtual_address", "outside network edge (10.70.1.0/24)"),
+          ("network-address", "networks.0.virtual_address", "10.70.1.0",
+           "networks[0].virtual_address", "outside network edge"),
+          ("broadcast", "networks.0.virtual_address", "10.70.1.255",
+           "networks[0].virtual_address", "outside network edge"),
+          ("gateway", "networks.0.virtual_address", "10.70.1.1",
+           "networks[0].virtual_address", "is the gateway of edge"),
+          ("a-host", "networks.0.virtual_address", "10.70.1.12",
+           "networks[0].virtual_address", "is the address of host edge2"),
+          ("not-an-address", "networks.0.virtual_address", "edge-vip",
+           "networks[0].virtual_address", "not an IP address: 'edge-vip'"),
+          ("with-newline", "networks.0.virtual_address", "10.70.1.10\n",
+           "networks[0].virtual_address", "not an IP address"),
+          ("not-a-string", "networks.0.virtual_address", 10,
+           "networks[0].virtual_address", "valid string"),
+          ("on-another-tier", "networks.1.virtual_address", "10.70.2.10",
+           "networks[1].virtual_address", "purpose services"),
+      )),
+    Case("virtual-address-one-edge-host", _set("hosts.1.services", ["mail"]),
+         "networks[0].virtual_address", "the edge service runs on 1 host(s)"),
 ]
 
 
