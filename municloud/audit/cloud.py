@@ -18,13 +18,18 @@ from municloud.audit.cloud_rules import Estate, Finding, SecurityGroupRule, eval
 from municloud.audit.cloud_rules.rules import prefix_within
 from municloud.core import paths, topology
 from municloud.core.errors import UserError
-from municloud.core.ports import Rule, host_rules
+from municloud.core.ports import ProtocolRule, Rule, host_rules, protocol_rules
 from municloud.core.topology import Topology
 
 
-def declared(rule: SecurityGroupRule, allowed: list[Rule]) -> bool:
-    """Does some declared rule admit everything `rule` admits?"""
-    if rule.remote_group is not None or rule.protocol in (None, "", "any"):
+def declared(rule: SecurityGroupRule, allowed: list[Rule],
+             protocols: list[ProtocolRule] | None = None) -> bool:
+    """Does some declared rule admit everything `rule` admits? A port-less protocol
+    (VRRP) is declared from the group's own members only (the service's peers)."""
+    if rule.remote_group is not None:
+        return (rule.remote_group == rule.group and rule.port_min is None
+                and any(rule.protocol in (p.protocol, str(p.number)) for p in protocols or []))
+    if rule.protocol in (None, "", "any"):
         return False
     low = rule.port_min or 1
     high = rule.port_max or (rule.port_min or 65535)
@@ -50,8 +55,9 @@ def drift(estate: Estate, topo: Topology) -> list[Finding]:
             out.append(Finding("CLOUD-DRIFT-02", "server", name,
                                f"flavor {server.flavor}, topology size {host.size} is {flavor}"))
         allowed = host_rules(topo, host)
+        peers = protocol_rules(topo, host)
         for r in estate.rules_of(server):
-            if r.direction == "ingress" and not declared(r, allowed):
+            if r.direction == "ingress" and not declared(r, allowed, peers):
                 source = r.remote_ip_prefix or (f"group {r.remote_group}" if r.remote_group
                                                 else "anywhere")
                 out.append(Finding("CLOUD-DRIFT-03", "server", name,

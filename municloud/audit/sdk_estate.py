@@ -16,6 +16,7 @@ from typing import Any
 from municloud.audit.cloud_rules import (
     Estate,
     FloatingIp,
+    NetPort,
     SecurityGroupRule,
     Server,
     ServerGroup,
@@ -100,10 +101,18 @@ def estate(conn: Any) -> Estate:
             root=any(a.get("device") and a.get("device") == root_device.get(a.get("server_id"))
                      for a in attachments)))
 
+    port_name = {p.id: p.name or p.id for p in data["ports"]}
     ips = tuple(FloatingIp(address=ip.floating_ip_address,
-                           server=port_server.get(ip.port_id) if ip.port_id else None)
+                           server=port_server.get(ip.port_id) if ip.port_id else None,
+                           port=port_name.get(ip.port_id) if ip.port_id else None)
                 for ip in data["ips"])
+    net_ports = tuple(NetPort(
+        name=p.name or p.id, server=port_server.get(p.id),
+        fixed_ips=tuple(f["ip_address"] for f in p.fixed_ips or [] if f.get("ip_address")),
+        allowed_addresses=tuple(a["ip_address"] for a in p.allowed_address_pairs or []
+                                if a.get("ip_address")))
+        for p in data["ports"])
     sgroups = tuple(ServerGroup(g.name, g.policy or (g.policies or [None])[0])
                     for g in data["server_groups"])
     return Estate(servers=tuple(servers), security_group_rules=rules, volumes=tuple(volumes),
-                  floating_ips=ips, server_groups=sgroups)
+                  floating_ips=ips, server_groups=sgroups, ports=net_ports)

@@ -3,7 +3,10 @@
 Both platforms report addresses in one shape, the "outputs" document:
 
     {"hosts": {"edge1": {"address": "10.70.1.11", "floating_address": null,
-                         "network": "edge", "services": ["edge"]}}}
+                         "network": "edge", "services": ["edge"]}},
+     "virtual_address": {"address": "10.70.1.10", "floating_address": null}}
+
+(`virtual_address`: the edge tier's shared address, where the topology declares one.)
 
 The lab writes it when it starts its nodes; the Pulumi stack exports it and
 `municloud inventory <env> --from-stack` saves it. `build()` is the one implementation
@@ -23,7 +26,7 @@ from typing import Any
 from municloud.core import admin_keys, backup_sets, edge_sites, needs, paths, services, yamlfile
 from municloud.core import identity_declaration as declaration
 from municloud.core.errors import UserError
-from municloud.core.ports import host_rules
+from municloud.core.ports import host_rules, protocol_rules
 from municloud.core.topology import Topology
 
 
@@ -134,6 +137,12 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
     addresses = {n: h["address"] for n, h in outputs["hosts"].items()}
     all_vars["municloud_declarations"] = needs.declarations(topo)
     all_vars["municloud_consumers"] = needs.consumers(topo, addresses=addresses)
+    # The edge tier's virtual address (topology networks[].virtual_address), or None.
+    all_vars["municloud_virtual_address"] = topo.virtual_address()
+    # Its public address where the platform reports one (the stack's floating IP of the
+    # VIP port: outputs `virtual_address.floating_address`), or None (the lab).
+    all_vars["municloud_virtual_floating_address"] = (
+        outputs.get("virtual_address") or {}).get("floating_address")
     # Backup retention and the allowed age of the last backup (topology `backup:`), read
     # by the backup_client role and `municloud backup status`.
     all_vars["municloud_backup"] = topo.backup.model_dump()
@@ -153,6 +162,9 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
             "municloud_services": list(h.services),
             "municloud_volumes": [v.model_dump() for v in h.volumes],
             "municloud_firewall_rules": [r.as_dict() for r in host_rules(topo, h)],
+            # Port-less protocols from the host's peers (VRRP between the edge hosts).
+            "municloud_firewall_protocols": [
+                r.as_dict() for r in protocol_rules(topo, h, addresses)],
             # The declared long-running units here (municloud.core.services.host_units):
             # the baseline gives each a restart policy; BASE-SVC-01 checks them.
             "municloud_units": services.host_units(list(h.services)),

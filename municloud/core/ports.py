@@ -15,7 +15,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from municloud.core import deployable
-from municloud.core.services import PROVIDERS, Service, host_services, load_services
+from municloud.core.services import (
+    IP_PROTOCOLS,
+    PROVIDERS,
+    Service,
+    host_services,
+    load_services,
+)
 from municloud.core.topology import Host, Topology
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -39,6 +45,22 @@ class Rule:
     @property
     def ports(self) -> str:
         return str(self.port) if self.end == self.port else f"{self.port}-{self.end}"
+
+
+@dataclass(frozen=True)
+class ProtocolRule:
+    """An IP protocol without ports admitted from the host's peers (their addresses)."""
+
+    service: str
+    purpose: str
+    protocol: str
+    number: int
+    peers: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["peers"] = list(self.peers)
+        return d
 
 
 def consumer_cidrs(topo: Topology, provider: Service,
@@ -92,6 +114,32 @@ def service_rules(topo: Topology, service: Service,
 def host_rules(topo: Topology, host: Host) -> list[Rule]:
     """Every inbound rule of a host: the baseline's and those of the services it runs."""
     return [r for svc in host_services(host.services) for r in service_rules(topo, svc)]
+
+
+def protocol_rules(topo: Topology, host: Host,
+                   addresses: Mapping[str, str] | None = None) -> list[ProtocolRule]:
+    """The port-less protocols a host admits (its services' `protocols:`), each from its
+    peers: the other hosts running that service on the same network, by address
+    (`addresses`: a platform's, else the topology's). VRRP only where the host's network has
+    a virtual address (nothing else speaks it), and nothing for a service not implemented
+    or without a peer."""
+    found = []
+    net = topo.network(host.network)
+    for svc in host_services(host.services):
+        if not svc.implemented:
+            continue
+        peer_hosts = [h for h in topo.hosts_running(svc.name)
+                      if h.name != host.name and h.network == host.network]
+        # Addresses where known (a platform's, else the topology's); the security groups
+        # need none (they admit the group's own members).
+        peers = tuple(a for a in ((addresses or {}).get(h.name) or h.address
+                                  for h in peer_hosts) if a)
+        for p in svc.protocols:
+            if not peer_hosts or (p.protocol == "vrrp" and not net.virtual_address):
+                continue
+            found.append(ProtocolRule(service=svc.name, purpose=p.purpose, protocol=p.protocol,
+                                      number=IP_PROTOCOLS[p.protocol], peers=peers))
+    return found
 
 
 def listening_ports(topo: Topology, host: Host) -> set[tuple[str, int]]:

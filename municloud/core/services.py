@@ -52,6 +52,22 @@ class Port(_Model):
     component: str | None = None
 
 
+# IP protocols without ports that a service may speak between its own hosts, with their
+# protocol numbers (nftables names them, Neutron takes the name or the number).
+IP_PROTOCOLS: dict[str, int] = {"vrrp": 112}
+
+
+class IpProtocol(_Model):
+    """An IP protocol without ports (VRRP: keepalived moving the edge's virtual address),
+    admitted only from `peers`: the other hosts running the same service on the same
+    network. VRRP is opened only where the topology gives that network a virtual address
+    (municloud.core.ports.protocol_rules)."""
+
+    protocol: Literal["vrrp"]
+    sources: list[Literal["peers"]] = Field(alias="from", min_length=1)
+    purpose: str
+
+
 class Publish(_Model):
     """A web name the edge proxy publishes for this service."""
 
@@ -148,6 +164,7 @@ class Service(_Model):
     role: str = ""
     host_wide: bool = Field(default=False, description="applies to every host (the baseline)")
     ports: list[Port] = []
+    protocols: list[IpProtocol] = []
     publish: Publish | None = None
     # Named paths the role owns (state directories, dump directories), read by the role as
     # municloud_declarations.<service>.paths.<name>; backup.paths refers to them with YAML

@@ -162,9 +162,12 @@ def mail_records(inv: dict[str, Any], dkim: str | None, settings: MailSettings,
 
 
 def web_records(inv: dict[str, Any]) -> list[Record]:
-    """An A record per public name and edge host (the edge proxies publish every name)."""
+    """An A record per public name: the edge tier's virtual address (its floating IP
+    where the platform gave it one) when the topology declares one, else one per edge host
+    (the edge proxies publish every name)."""
     v = inv["all"]["vars"]
     edges = v["municloud_service_hosts"].get("edge", [])
+    vip = v.get("municloud_virtual_floating_address") or v.get("municloud_virtual_address")
     records: list[Record] = []
     for service, name in sorted(v.get("municloud_public_names", {}).items()):
         if service == "mail":
@@ -172,6 +175,10 @@ def web_records(inv: dict[str, Any]) -> list[Record]:
         if not edges:
             raise UserError(f"public name {name} needs an edge host, and no host runs the "
                             f"edge service in environment '{v['municloud_env']}'")
+        if vip:
+            records.append(Record(absolute(name), "A", str(vip),
+                                  comment=f"{service} via the edge's virtual address"))
+            continue
         records.extend(Record(absolute(name), "A", _public_address(inv, e["name"]),
                               comment=f"{service} via {e['name']}") for e in edges)
     return records

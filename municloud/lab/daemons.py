@@ -105,15 +105,40 @@ def gateway(topo: Topology) -> str:
     return controller_address(topo)
 
 
+def public_addresses(topo: Topology) -> list[str]:
+    """Where the public names point: the edge tier's virtual address when the topology
+    declares one (keepalived keeps it on a healthy edge host), else every edge host."""
+    vip = topo.virtual_address()
+    if vip is not None:
+        return [vip]
+    return [h.address for h in topo.hosts_running("edge") if h.address]
+
+
 def hosts_file(topo: Topology) -> str:
-    """Name → address records of the lab: hosts, public names (on the edge hosts), gateway."""
+    """Name → address records of the lab: hosts, public names (on the edge tier's virtual
+    address, or the edge hosts), gateway."""
     lines = [f"{gateway(topo)} gateway.{topo.municipality.domain} gateway"]
     for h in topo.hosts:
         lines.append(f"{h.address} {topo.fqdn(h.name)} {h.name}")
-    edges = [h.address for h in topo.hosts_running("edge")]
     for name in topo.public_names.values():
-        lines.extend(f"{addr} {name}" for addr in edges)
+        lines.extend(f"{addr} {name}" for addr in public_addresses(topo))
     return "\n".join(lines) + "\n"
+
+
+def write_hosts_file(topo: Topology, state: Path, run_dir: Path) -> bool:
+    """Write the lab's DNS records; a dnsmasq already running re-reads them (SIGHUP
+    re-reads addn-hosts). True when the records changed."""
+    f = state / "dnsmasq" / "hosts"
+    wanted = hosts_file(topo)
+    if f.exists() and f.read_text() == wanted:
+        return False
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(wanted)
+    for d in daemons(topo, state):
+        pid = running_pid(run_dir, d) if d.name == "dnsmasq" else None
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)
+    return True
 
 
 def daemons(topo: Topology, state: Path) -> list[Daemon]:
@@ -139,7 +164,8 @@ def daemons(topo: Topology, state: Path) -> list[Daemon]:
     (acng / "conf" / "backends_debian_security").write_text(
         topo.packages.security_mirror.rstrip("/") + "/\n")
     subprocess.run(["chown", "-R", "apt-cacher-ng:apt-cacher-ng", str(acng)], check=False)
-    (dns / "hosts").write_text(hosts_file(topo))
+    # The records (dns/hosts) are written by write_hosts_file, which also tells a running
+    # dnsmasq to re-read them.
     mail = topo.hosts_running("mail")
     mx = f"mx-host={domain},{topo.fqdn(mail[0].name)},10\n" if mail else ""
     (dns / "dnsmasq.conf").write_text(

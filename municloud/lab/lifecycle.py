@@ -103,6 +103,9 @@ def up(topo: Topology) -> dict[str, str]:
                 (paths.state_root() / ".ansible-facts" / h.name).unlink(missing_ok=True)
     network.require_on_bridge(topo)
     with console.step("lab services on the bridge (apt-cacher-ng, dnsmasq, chronyd)"):
+        if daemons.write_hosts_file(topo, lp.state, lp.run):
+            console.info("    DNS records written (public names: "
+                         f"{', '.join(daemons.public_addresses(topo))})")
         for d in daemons.daemons(topo, lp.state):
             started = daemons.start(lp.run, d)
             console.info(f"    {d.name:<14} {d.address}:{d.port}/{d.proto} "

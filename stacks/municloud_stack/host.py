@@ -27,6 +27,9 @@ class HostPlan:
     public: bool  # gets a floating IP
     stateful: bool
     metadata: dict[str, str]
+    # Addresses the host may answer for besides its own (the edge tier's virtual address
+    # on the edge hosts): allowed address pairs of its port.
+    allowed_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class ServiceHost(pulumi.ComponentResource):
         self.port = openstack.networking.Port(
             f"{h.name}-{h.network}", name=f"{h.name}-{h.network}", network_id=tier.network.id,
             fixed_ips=[fixed], security_group_ids=[*plan.security_groups, tier.egress.id],
+            allowed_address_pairs=[openstack.networking.PortAllowedAddressPairArgs(ip_address=a)
+                                   for a in plan.allowed_addresses] or None,
             admin_state_up=True, tags=[f"municloud_host={h.name}"], opts=child)
         boot = None
         if h.boot_from_volume:

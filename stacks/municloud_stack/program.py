@@ -18,12 +18,13 @@ import pulumi_openstack as openstack
 
 from municloud.core import topology
 from municloud.core.errors import InvalidInput, Problem, UserError
-from municloud.core.ports import host_rules, service_rules
+from municloud.core.ports import host_rules, protocol_rules, service_rules
 from municloud.core.services import host_services, load_services
 from municloud.core.topology import Topology
 from municloud_stack.host import HostPlan, ServiceHost, Shared
 from municloud_stack.network import NetworkTier
 from municloud_stack.security import ServiceSecurityGroup
+from municloud_stack.vip import VirtualAddress
 
 STACKS = Path(__file__).resolve().parent.parent
 
@@ -69,7 +70,11 @@ def build(topo: Topology, shown: str = "topology") -> dict[str, pulumi.Output[An
     tiers = {n.name: NetworkTier(topo, n, router, opts) for n in topo.networks}
 
     used = {s.name: s for h in topo.hosts for s in host_services(h.services)}
-    groups = {name: ServiceSecurityGroup(topo, name, service_rules(topo, svc), opts)
+    peer_protocols = {name: [r for h in topo.hosts_running(name)
+                             for r in protocol_rules(topo, h) if r.service == name]
+                      for name in used}
+    groups = {name: ServiceSecurityGroup(topo, name, service_rules(topo, svc), opts,
+                                         protocols=peer_protocols[name])
               for name, svc in used.items()}
 
     replicated = [s for s in topo.services() if len(topo.hosts_running(s)) > 1]
@@ -90,6 +95,19 @@ def build(topo: Topology, shown: str = "topology") -> dict[str, pulumi.Output[An
     shared = Shared(keypair=keypair, external_network=os_.external_network, image_id=image_id,
                     dns_zone=os_.dns_zone, dns_zone_id=zone_id)
 
+    # The edge tier's virtual address: its hosts answer for it (allowed address pairs) and
+    # reach the internet through its floating IP alone, not one of their own.
+    vip_address = topo.virtual_address()
+    vip_net = next((n for n in topo.networks_with_purpose("edge") if n.virtual_address), None)
+    vip_hosts = {h.name for h in topo.hosts_running("edge")
+                 if vip_net is not None and h.network == vip_net.name}
+    vip = None
+    if vip_address is not None and vip_net is not None:
+        vip = VirtualAddress(
+            topo, vip_address, tiers[vip_net.name],
+            [*(groups[s.name].group.id for s in host_services(["edge"])),
+             tiers[vip_net.name].egress.id], os_.external_network, opts)
+
     hosts: dict[str, ServiceHost] = {}
     for h in topo.hosts:
         size = topo.sizes[h.size]
@@ -98,24 +116,34 @@ def build(topo: Topology, shown: str = "topology") -> dict[str, pulumi.Output[An
             host=h, flavor=size.flavor or h.size, disk_gb=size.disk_gb,
             security_groups=[groups[s.name].group.id for s in host_services(h.services)],
             server_group=group,
-            public=(topo.network(h.network).purpose == "edge"
+            public=(topo.network(h.network).purpose == "edge" and h.name not in vip_hosts
                     and any(r.from_internet for r in host_rules(topo, h))),
             stateful=any(declared[s].stateful for s in h.services if s in declared),
-            metadata=metadata(topo, h.services))
+            metadata=metadata(topo, h.services),
+            allowed_addresses=(vip_address,) if vip_address and h.name in vip_hosts else ())
         hosts[h.name] = ServiceHost(topo, plan, tiers[h.network], shared, opts)
 
-    return {"inventory": inventory_output(topo, hosts)}
+    return {"inventory": inventory_output(topo, hosts, vip)}
 
 
-def inventory_output(topo: Topology, hosts: dict[str, ServiceHost]) -> pulumi.Output[Any]:
-    """The outputs document of `municloud.core.inventory` (the lab writes the same shape)."""
+def inventory_output(topo: Topology, hosts: dict[str, ServiceHost],
+                     vip: VirtualAddress | None = None) -> pulumi.Output[Any]:
+    """The outputs document of `municloud.core.inventory` (the lab writes the same shape),
+    with the edge tier's virtual address and its floating IP where there is one."""
     def entry(name: str) -> pulumi.Output[dict[str, Any]]:
         h = topo.host(name)
         return pulumi.Output.all(hosts[name].address, hosts[name].floating_address).apply(
             lambda a: {"address": a[0], "floating_address": a[1], "network": h.network,
                        "services": list(h.services)})
-    return pulumi.Output.all(*[entry(h.name) for h in topo.hosts]).apply(
-        lambda entries: {"hosts": {h.name: e for h, e in zip(topo.hosts, entries, strict=True)}})
+    def document(entries: list[Any]) -> dict[str, Any]:
+        *host_entries, vip_floating = entries
+        doc: dict[str, Any] = {
+            "hosts": {h.name: e for h, e in zip(topo.hosts, host_entries, strict=True)}}
+        if vip is not None:
+            doc["virtual_address"] = {"address": vip.address, "floating_address": vip_floating}
+        return doc
+    floating = vip.floating_address if vip is not None else pulumi.Output.from_input(None)
+    return pulumi.Output.all(*[entry(h.name) for h in topo.hosts], floating).apply(document)
 
 
 def topology_path(configured: str | None, stack: str) -> Path:

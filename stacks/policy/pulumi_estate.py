@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from municloud.audit.cloud_rules import (
     Estate,
     FloatingIp,
+    NetPort,
     SecurityGroupRule,
     Server,
     ServerGroup,
@@ -163,26 +164,48 @@ def estate_from_resources(resources: Iterable[ResourceLike]) -> PulumiEstate:
             attached_to=tuple(attached.get(id(v), []))))
         urns[("volume", _name(v))] = v.urn
 
-    def server_of(holder: ResourceLike) -> str | None:
+    def port_of(holder: ResourceLike) -> ResourceLike | None:
         ports = links.follow(holder, "portId", [holder.props.get("portId")], PORT)
-        return next((server_of_port[id(p)] for p in ports if id(p) in server_of_port), None)
+        return ports[0] if ports else None
+
+    def server_of(holder: ResourceLike) -> str | None:
+        port = port_of(holder)
+        return server_of_port.get(id(port)) if port is not None else None
+
+    def port_name(holder: ResourceLike) -> str | None:
+        port = port_of(holder)
+        return _name(port) if port is not None else None
 
     fips: dict[int, FloatingIp] = {}
     for f in of[FLOATING_IP]:
-        fips[id(f)] = FloatingIp(address=f.props.get("address") or None, server=server_of(f))
+        fips[id(f)] = FloatingIp(address=f.props.get("address") or None, server=server_of(f),
+                                 port=port_name(f))
         urns[("floating_ip", f.props.get("address") or _name(f))] = f.urn
     for assoc in of[FLOATING_IP_ASSOCIATE]:
-        server = server_of(assoc)
+        server, port = server_of(assoc), port_name(assoc)
         targets = links.follow(assoc, "floatingIp", [assoc.props.get("floatingIp")], FLOATING_IP)
         for f in targets:
-            fips[id(f)] = FloatingIp(address=fips[id(f)].address, server=server)
+            fips[id(f)] = FloatingIp(address=fips[id(f)].address, server=server, port=port)
         if not targets:
-            fips[id(assoc)] = FloatingIp(address=assoc.props.get("floatingIp"), server=server)
+            fips[id(assoc)] = FloatingIp(address=assoc.props.get("floatingIp"), server=server,
+                                         port=port)
+
+    net_ports = []
+    for port in of[PORT]:
+        p = port.props
+        net_ports.append(NetPort(
+            name=_name(port), server=server_of_port.get(id(port)),
+            fixed_ips=tuple(str(f["ipAddress"]) for f in _list(p.get("fixedIps"))
+                            if isinstance(f, dict) and f.get("ipAddress")),
+            allowed_addresses=tuple(str(a["ipAddress"])
+                                    for a in _list(p.get("allowedAddressPairs"))
+                                    if isinstance(a, dict) and a.get("ipAddress"))))
+        urns[("port", _name(port))] = port.urn
 
     return PulumiEstate(
         estate=Estate(
             servers=tuple(servers), security_group_rules=tuple(rules), volumes=tuple(volumes),
-            floating_ips=tuple(fips.values()),
+            floating_ips=tuple(fips.values()), ports=tuple(net_ports),
             server_groups=tuple(ServerGroup(_name(g), _policy(g.props.get("policies")))
                                 for g in of[SERVER_GROUP])),
         urns=urns)

@@ -32,9 +32,9 @@ def run_pack(resources: list[mock_cloud.Registered]) -> list[tuple[str, str, str
 
 @pytest.mark.control("CLOUD-NET-01", "CLOUD-NET-02", "CLOUD-NET-03", "CLOUD-NET-04",
                      "CLOUD-DATA-01", "CLOUD-DATA-02", "CLOUD-META-01", "CLOUD-HA-01",
-                     "CLOUD-IMG-01")
+                     "CLOUD-HA-02", "CLOUD-IMG-01")
 def test_production_passes_the_pack(production_run: mock_cloud.Run) -> None:
-    assert len(policies()) == 9
+    assert len(policies()) == 10
     assert run_pack(production_run.resources) == []
 
 

@@ -39,27 +39,33 @@ def port_of(run: mock_cloud.Run, srv: mock_cloud.Registered) -> mock_cloud.Regis
 
 def ingress_of(run: mock_cloud.Run,
                srv: mock_cloud.Registered) -> set[tuple[str, int, int, str]]:
-    """(proto, first, last, source) of every ingress rule in the server's port's groups."""
+    """(proto, first, last, source) of every ingress rule with ports in the server's port's
+    groups (the port-less VRRP between the edge hosts: tests/stacks/test_stack_vip.py)."""
     groups = set(port_of(run, srv).props["securityGroupIds"])
     return {(r.props["protocol"], r.props["portRangeMin"], r.props["portRangeMax"],
              r.props["remoteIpPrefix"])
             for r in run.of_type(SEC_GROUP_RULE)
-            if r.props["securityGroupId"] in groups and r.props["direction"] == "ingress"}
+            if r.props["securityGroupId"] in groups and r.props["direction"] == "ingress"
+            and "portRangeMin" in r.props}
 
 
 def public_hosts(topo: Topology) -> set[str]:
-    """Hosts on an edge network with something that serves the internet: a floating IP each."""
+    """Hosts on an edge network with something that serves the internet: a floating IP
+    each, except the edge hosts sharing the virtual address (the internet reaches them
+    through its floating IP alone)."""
     return {h.name for h in topo.hosts if topo.network(h.network).purpose == "edge"
-            and any(r.from_internet for r in host_rules(topo, h))}
+            and any(r.from_internet for r in host_rules(topo, h))
+            and not (topo.virtual_address() and "edge" in h.services)}
 
 
 def test_counts_per_type(production: Topology, production_run: mock_cloud.Run) -> None:
     counts = Counter(r.resource_type for r in production_run.resources)
     edge_hosts = public_hosts(production)
-    assert counts[INSTANCE] == counts[PORT] == len(production.hosts) == 10
+    # One port per host, and the port holding the edge tier's virtual address.
+    assert counts[INSTANCE] == counts[PORT] - 1 == len(production.hosts) == 10
     assert counts[NETWORK] == counts[SUBNET] == len(production.networks)
     assert counts[VOLUME] == counts[VOLUME_ATTACH] == sum(len(h.volumes) for h in production.hosts)
-    assert counts[FLOATING_IP] == counts[FLOATING_IP_ASSOCIATE] == len(edge_hosts)
+    assert counts[FLOATING_IP] == counts[FLOATING_IP_ASSOCIATE] == len(edge_hosts) + 1
     assert counts[SERVER_GROUP] == 1  # edge runs on edge1 and edge2
     assert counts["openstack:networking/router:Router"] == 1
     interfaces = counts["openstack:networking/routerInterface:RouterInterface"]
@@ -130,9 +136,12 @@ def test_floating_ips_only_on_edge_hosts(production: Topology,
     fips = {f.props["address"]: f for f in production_run.of_type(FLOATING_IP)}
     ports = {fips[a.props["floatingIp"]].name: by_id[a.props["portId"]]
              for a in production_run.of_type(FLOATING_IP_ASSOCIATE)}
-    owners = {p.props["name"].split("-")[0] for p in ports.values()}
+    owners = {p.props["name"].split("-")[0] for p in ports.values()
+              if p.props["name"] != "production-edge-vip"}
     assert owners == public_hosts(production)
     assert "meet1" in owners  # coturn (Debian, running) answers the internet
+    # The published names' floating IP is on the port of the edge's virtual address.
+    assert "production-edge-vip" in {p.props["name"] for p in ports.values()}
 
 
 @pytest.mark.control("CLOUD-META-01", "CLOUD-IMG-01", "CLOUD-HA-01")
@@ -165,6 +174,8 @@ def test_inventory_output_is_what_the_topology_implies(production: Topology,
         fip = entry.pop("floating_address")
         assert (fip in floating) if name in public_hosts(production) else fip is None, name
         expected["hosts"][name].pop("floating_address")
+    vip = out.pop("virtual_address")
+    assert vip["address"] == production.virtual_address() and vip["floating_address"] in floating
     assert out == expected
 
 
@@ -217,7 +228,11 @@ def test_inventory_output_feeds_municloud_inventory_from_stack(production: Topol
     outputs = stack_outputs(str(saved), "production")
     assert outputs == production_run.outputs["inventory"]
     built = inventory.build(production, outputs)
-    assert built["all"]["hosts"]["edge1"]["municloud_floating_address"] is not None
+    # The edge hosts face the internet through the virtual address; mail keeps its own.
+    assert built["all"]["hosts"]["edge1"]["municloud_floating_address"] is None
+    assert built["all"]["hosts"]["mail1"]["municloud_floating_address"] is not None
+    assert built["all"]["vars"]["municloud_virtual_address"] == "10.20.10.10"
+    assert built["all"]["vars"]["municloud_virtual_floating_address"] is not None
     assert built["all"]["hosts"]["db1"]["ansible_host"] == "10.20.30.21"
 
 

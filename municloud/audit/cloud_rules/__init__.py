@@ -2,7 +2,7 @@
 
 The rules never look at Pulumi or openstacksdk objects. They judge a neutral, typed
 picture of an OpenStack estate (`estate.Estate`: servers, security-group rules, volumes,
-floating IPs, server groups) against what the topology allows (`expect.Expectations`,
+floating IPs, server groups, ports) against what the topology allows (`expect.Expectations`,
 built from the topology and the service declarations through `municloud.core.ports`, the one
 place that turns port declarations into rules). Each finding names its catalog control
 (`tests/controls/cloud.yml`).
@@ -25,6 +25,7 @@ from municloud.audit.cloud_rules.estate import (
     Estate,
     Finding,
     FloatingIp,
+    NetPort,
     SecurityGroupRule,
     Server,
     ServerGroup,
@@ -47,6 +48,7 @@ __all__ = [
     "Finding",
     "FloatingIp",
     "HostFacts",
+    "NetPort",
     "Rule",
     "SecurityGroupRule",
     "Server",

@@ -104,6 +104,19 @@ class Volume:
 class FloatingIp:
     address: str | None = None
     server: str | None = None  # the server its port belongs to; None when unassociated
+    port: str | None = None  # the name of the port it is bound to (a VIP port has no server)
+
+
+@dataclass(frozen=True)
+class NetPort:
+    """A Neutron port: the server it belongs to (None for a port no server uses, such as
+    the one holding a virtual address), its fixed addresses and the addresses its
+    allowed-address-pairs let it answer for."""
+
+    name: str
+    server: str | None = None
+    fixed_ips: tuple[str, ...] = ()
+    allowed_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,7 @@ class Estate:
     volumes: tuple[Volume, ...] = ()
     floating_ips: tuple[FloatingIp, ...] = ()
     server_groups: tuple[ServerGroup, ...] = ()
+    ports: tuple[NetPort, ...] = ()
 
     def rules_of(self, server: Server) -> list[SecurityGroupRule]:
         groups = set(server.security_groups)

@@ -43,6 +43,11 @@ class Expectations:
     encrypted_volume_type: str | None = None
     required_metadata: tuple[str, ...] = REQUIRED_METADATA
     replicated: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service -> hosts
+    # The web services the edge publishes (a public name and a publish declaration), the
+    # edge hosts and the edge network's virtual address (CLOUD-HA-02).
+    published: tuple[str, ...] = ()
+    edge_hosts: tuple[str, ...] = ()
+    virtual_address: str | None = None
 
     def host(self, name: str) -> HostFacts | None:
         return self.hosts.get(name)
@@ -79,4 +84,8 @@ def expectations(topo: Topology) -> Expectations:
         internal_cidrs=tuple(n.cidr for n in topo.networks),
         encrypted_volume_type=topo.openstack.encrypted_volume_type if topo.openstack else None,
         replicated={s: names for s, names in replicated.items() if len(names) > 1},
+        published=tuple(s for s in topo.public_names
+                        if s in services and services[s].publish is not None),
+        edge_hosts=tuple(h.name for h in topo.hosts_running("edge")),
+        virtual_address=topo.virtual_address(),
     )

@@ -192,6 +192,42 @@ def replica_anti_affinity(estate: Estate, expected: Expectations) -> list[Findin
     return out
 
 
+MIN_BACKENDS = 2
+
+
+def published_backends(estate: Estate, expected: Expectations) -> list[Finding]:
+    """CLOUD-HA-02: every published web service has at least two edge backends: a port
+    holding the edge network's virtual address (no server's own port) with the public
+    floating IP bound to it, and two edge hosts whose ports carry that address in their
+    allowed-address-pairs (so whichever keepalived elects may answer for it)."""
+    if not expected.published:
+        return []
+    names = ", ".join(expected.published)
+    vip = expected.virtual_address
+    if vip is None:
+        return [Finding("CLOUD-HA-02", "topology", expected.environment,
+                        f"publishes {names} but the edge network declares no virtual_address: "
+                        "each edge host alone is a single point of failure")]
+    out = []
+    holders = [p for p in estate.ports if vip in p.fixed_ips and p.server is None]
+    if not holders:
+        out.append(Finding("CLOUD-HA-02", "port", vip,
+                           f"no port (outside any server) holds the virtual address {vip}"))
+    elif not any(f.port in {p.name for p in holders} for f in estate.floating_ips):
+        out.append(Finding("CLOUD-HA-02", "port", holders[0].name,
+                           f"no floating IP is bound to the port of the virtual address {vip}: "
+                           "the public names do not reach it"))
+    backends = sorted({p.server for p in estate.ports
+                       if p.server in expected.edge_hosts and vip in p.allowed_addresses})
+    if len(backends) < MIN_BACKENDS:
+        out.extend(Finding("CLOUD-HA-02", "service", svc,
+                           f"published through {vip} with {len(backends)} backend(s) "
+                           f"({', '.join(backends) or 'none'}); at least {MIN_BACKENDS} edge "
+                           "hosts must carry the virtual address in their allowed-address-pairs")
+                   for svc in expected.published)
+    return out
+
+
 def pinned_image(estate: Estate, expected: Expectations) -> list[Finding]:
     """CLOUD-IMG-01: no server boots an image named "latest" (images are pinned)."""
     return [Finding("CLOUD-IMG-01", "server", s.name, f"image {s.image!r} is not pinned")
@@ -207,6 +243,7 @@ RULES: dict[str, Rule] = {
     "CLOUD-DATA-02": volume_encryption,
     "CLOUD-META-01": server_metadata,
     "CLOUD-HA-01": replica_anti_affinity,
+    "CLOUD-HA-02": published_backends,
     "CLOUD-IMG-01": pinned_image,
 }
 
