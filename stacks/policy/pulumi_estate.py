@@ -182,13 +182,13 @@ def estate_from_resources(resources: Iterable[ResourceLike]) -> PulumiEstate:
                                  port=port_name(f))
         urns[("floating_ip", f.props.get("address") or _name(f))] = f.urn
     for assoc in of[FLOATING_IP_ASSOCIATE]:
-        server, port = server_of(assoc), port_name(assoc)
+        server, bound = server_of(assoc), port_name(assoc)
         targets = links.follow(assoc, "floatingIp", [assoc.props.get("floatingIp")], FLOATING_IP)
         for f in targets:
-            fips[id(f)] = FloatingIp(address=fips[id(f)].address, server=server, port=port)
+            fips[id(f)] = FloatingIp(address=fips[id(f)].address, server=server, port=bound)
         if not targets:
             fips[id(assoc)] = FloatingIp(address=assoc.props.get("floatingIp"), server=server,
-                                         port=port)
+                                         port=bound)
 
     net_ports = []
     for port in of[PORT]:

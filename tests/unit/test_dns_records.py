@@ -100,15 +100,33 @@ def test_mail_records_of_the_lab(lab_inventory: dict[str, Any], rsa_pem: str) ->
         "v=DMARC1; p=quarantine; rua=mailto:postmaster@heraklion.gr"]
 
 
-def test_public_names_point_at_every_edge_host(lab_inventory: dict[str, Any]) -> None:
+def _without_vip(inv: dict[str, Any]) -> dict[str, Any]:
+    return {"all": {**inv["all"], "hosts": {**inv["all"]["hosts"]},
+                    "vars": {**inv["all"]["vars"], "municloud_virtual_address": None}}}
+
+
+@pytest.mark.control("EDGE-HA-01")
+def test_public_names_point_at_the_virtual_address(lab_inventory: dict[str, Any]) -> None:
     records = dns_records.build(lab_inventory, None, SETTINGS)
+    for name in lab_inventory["all"]["vars"]["municloud_public_names"].values():
+        assert _by(records, "A", f"{name}.") == ["10.70.1.10"]
+    # Its floating IP where the platform gave one (production's VIP port).
+    inv = _without_vip(lab_inventory)
+    inv["all"]["vars"].update(municloud_virtual_address="10.20.10.10",
+                              municloud_virtual_floating_address="203.0.113.10")
+    records = dns_records.build(inv, None, SETTINGS)
+    assert _by(records, "A", "webmail.heraklion.gr.") == ["203.0.113.10"]
+
+
+def test_public_names_point_at_every_edge_host(lab_inventory: dict[str, Any]) -> None:
+    """Without a virtual address: one record per edge host."""
+    records = dns_records.build(_without_vip(lab_inventory), None, SETTINGS)
     for name in lab_inventory["all"]["vars"]["municloud_public_names"].values():
         assert sorted(_by(records, "A", f"{name}.")) == ["10.70.1.11", "10.70.1.12"]
 
 
 def test_floating_addresses_win_over_private_ones(lab_inventory: dict[str, Any]) -> None:
-    inv: dict[str, Any] = {"all": {**lab_inventory["all"],
-                                   "hosts": {**lab_inventory["all"]["hosts"]}}}
+    inv: dict[str, Any] = _without_vip(lab_inventory)
     for name, ip in (("mail1", "203.0.113.25"), ("edge1", "203.0.113.11")):
         inv["all"]["hosts"][name] = {**inv["all"]["hosts"][name],
                                      "municloud_floating_address": ip}
