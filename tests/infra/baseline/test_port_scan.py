@@ -6,6 +6,12 @@ The scan is bounded: every TCP port any host declares plus a sample of common po
 host declares, each connection with a short timeout, all of one scanner's connections in
 parallel (a few seconds per scanner). Targets are the lab hosts' addresses only.
 
+The edge tier's virtual address (topology `networks[].virtual_address`) is a target too,
+from every scanner that is not an edge host itself (to its holder the address is local):
+it must answer exactly the ports the edge hosts declare, to the sources they declare them
+for, and nothing else. (The lab has no internet side; in production the internet reaches
+the edge tier through the virtual address's floating IP alone, tests/stacks/test_stack_vip.py.)
+
 Per (target, port) the scanner sees `open` (SYN-ACK), `refused` (RST: the firewall let it
 through, nothing listens), `unreachable` (an ICMP error) or `timeout` (silently dropped).
 A port the target declares for the scanner's network must answer (open or refused);
@@ -25,7 +31,7 @@ from municloud.core import ports, topology
 
 from ..environment import ENV
 
-pytestmark = pytest.mark.control("BASE-FW-03")
+pytestmark = pytest.mark.control("BASE-FW-03", "EDGE-HA-01")
 
 # Common ports a scanner tries first, none of which is declared in the lab: remote shells
 # and desktops, file sharing, databases and caches, container and cluster APIs, web and
@@ -119,10 +125,17 @@ def test_only_declared_ports_answer_and_only_to_declared_sources(
     assert all(ipaddress.ip_address(a) in ipaddress.ip_network(topo.network(h.network).cidr)
                for h in others for a in [hosts[h.name]["municloud_address"]]), \
         "a scan target is not a lab host address"
+    by_addr = {hosts[h.name]["municloud_address"]: h for h in others}
+    vip, edges = topo.virtual_address(), topo.hosts_running("edge")
+    if vip is not None and edges and scanner not in {h.name for h in edges}:
+        # The edge hosts declare the same rules: whichever holds the address answers so.
+        assert ipaddress.ip_address(vip) in ipaddress.ip_network(
+            topo.network(edges[0].network).cidr), "the virtual address is not a lab address"
+        plan += [(vip, p) for p in scanned_ports(topo)]
+        by_addr[vip] = edges[0]
     seen = scan(target(scanner), plan)
     assert set(seen) == set(plan)
 
-    by_addr = {hosts[h.name]["municloud_address"]: h for h in others}
     leaks, blocked = [], []
     answered = 0
     for (addr, port), state in sorted(seen.items()):
@@ -130,11 +143,12 @@ def test_only_declared_ports_answer_and_only_to_declared_sources(
         rules = allowed(topo, h, port, source)
         answers = state in ("open", "refused")
         answered += answers
+        what = "the virtual address" if addr == vip else h.name
         if answers and not rules:
-            leaks.append(f"{h.name} ({addr}) tcp/{port}: {state} to {scanner} "
+            leaks.append(f"{what} ({addr}) tcp/{port}: {state} to {scanner} "
                          f"({me.network} tier), but no rule declares it for {source}")
         elif rules and not answers:
-            blocked.append(f"{h.name} ({addr}) tcp/{port}: {state} from {scanner}, but "
+            blocked.append(f"{what} ({addr}) tcp/{port}: {state} from {scanner}, but "
                            f"{', '.join(rules)} admits {source}")
     assert not leaks, "undeclared ports answer:\n" + "\n".join(leaks)
     assert not blocked, "declared ports do not answer:\n" + "\n".join(blocked)
