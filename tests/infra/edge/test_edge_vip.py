@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from .. import playbook
 from ..failover import Lab, Outcome, drill, settle
 from ..webclient import EdgeSession
 
@@ -82,6 +83,22 @@ def test_vrrp_is_admitted_from_the_other_edge_host_only(edge: Lab, lab: dict[str
         assert _vrrp_sources(target(name)) == [peers], name
     # mail1 shares the edge network but not the service: no VRRP at all.
     assert _vrrp_sources(target("mail1")) == []
+
+
+@pytest.mark.exercise
+@pytest.mark.control("EDGE-HA-01")
+@pytest.mark.parametrize(("extra", "expected"), [
+    pytest.param({"edge_vip_router_id": "fifty-one"}, "edge_vip_router_id", id="router-id"),
+    pytest.param({"edge_vip_peers": {"edge2": "10.70.1.12"}}, "edge_vip_peers",
+                 id="peers-not-a-list"),
+])
+def test_bad_variables_stop_before_any_change(edge: Lab, extra: dict[str, Any],
+                                              expected: str) -> None:
+    code, out, stats = playbook.run("edge.yml", ",".join(edge.edges), extra)
+    assert code != 0, out[-3000:]
+    assert expected in out, out[-3000:]
+    assert all(s.get("changed", 0) == 0 for s in stats.values()), stats
+    assert edge.holders() == [edge.edges[0]]
 
 
 def _record(outcome: Outcome) -> None:
