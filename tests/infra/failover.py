@@ -5,9 +5,10 @@ While a loop of HTTPS requests goes from the controller to webmail's public name
 the edge tier's virtual address (TLS verified against the municipal CA; a new connection
 per request, as new visitors make), the holder of the address breaks (its nginx stopped,
 or its whole container); the drill measures how many requests failed, how long the
-service was out for a client (first failed request to the first success after the last
-failure) and how long until the other edge host held the address; then it restores what
-it broke and waits, bounded, until the first edge host holds the address again.
+service was out for a client (the longest run of failed requests, from its first
+failure to the next success) and how long until the other edge host held the
+address; then it restores what it broke and waits, bounded, until the first edge host
+holds the address again.
 
 Every wait is bounded (`*_WITHIN`); targets are the lab's own addresses only.
 """
@@ -99,7 +100,7 @@ class Outcome:
     case: str  # "nginx" or "container"
     requests: int  # during the drill, from the fault to the rejoin
     failed: int
-    outage_s: float  # first failed request to the first success after the last failure
+    outage_s: float  # the longest run of failed requests: first failure to the next success
     takeover_s: float  # the fault to the other edge host holding the address
     rejoin_s: float  # the restore to the first edge host holding the address again
     errors: tuple[str, ...]  # what the failed requests saw
@@ -208,14 +209,25 @@ def drill(lab: Lab, case: str) -> Outcome:
         _steady(lab, loop, f"after {first} rejoined")
         during = [s for s in loop.since(fault) if s.at <= end]
     failed = [s for s in during if not s.ok]
-    outage = 0.0
-    if failed:
-        recovered = next((s.at for s in during if s.ok and s.at > failed[-1].at),
-                         failed[-1].at)
-        outage = recovered - failed[0].at
-    return Outcome(case=case, requests=len(during), failed=len(failed), outage_s=outage,
-                   takeover_s=takeover, rejoin_s=rejoin,
+    return Outcome(case=case, requests=len(during), failed=len(failed),
+                   outage_s=longest_outage(during), takeover_s=takeover, rejoin_s=rejoin,
                    errors=tuple(sorted({s.detail for s in failed})))
+
+
+def longest_outage(samples: list[Sample]) -> float:
+    """The longest run of failed requests: its first failure to the next success (the end
+    of the samples when none followed)."""
+    longest, first_failed = 0.0, None
+    for s in samples:
+        if not s.ok and first_failed is None:
+            first_failed = s.at
+        elif s.ok and first_failed is not None:
+            longest, first_failed = max(longest, s.at - first_failed), None
+    if first_failed is not None:
+        longest = max(longest, samples[-1].at + REQUEST_TIMEOUT - first_failed)
+    return longest
+
+
 
 
 def restore(lab: Lab, host: str, case: str) -> None:
