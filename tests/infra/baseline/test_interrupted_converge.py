@@ -30,7 +30,7 @@ CONVERGE_TIMEOUT = 900
 def _host(lab: dict[str, Any]) -> str:
     hosts = lab["all"]["hosts"]
     db = [h for h, v in hosts.items() if "db" in v["municloud_services"]]
-    return (db or sorted(hosts))[0]
+    return str((db or sorted(hosts))[0])
 
 
 def _summary(stats: dict[str, Any], host: str) -> dict[str, Any]:

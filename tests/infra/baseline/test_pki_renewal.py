@@ -48,7 +48,8 @@ def inside_window(host: Any) -> dict[str, str]:
 
 @pytest.mark.control("BASE-PKI-02")
 def test_no_certificate_expires_within_the_renewal_window(
-        host: Any, hostvars: dict[str, Any], record_property: Callable[[str, object], None]) -> None:
+        host: Any, hostvars: dict[str, Any],
+        record_property: Callable[[str, object], None]) -> None:
     found = expiries(host)
     assert any(p.endswith("/host.crt") for p in found), f"no host certificate: {sorted(found)}"
     soonest = min(found, key=found.__getitem__)
