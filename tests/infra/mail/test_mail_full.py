@@ -56,7 +56,8 @@ def _container_pid(host: str) -> int:
 
 
 def _in_namespace(pid: int, *argv: str) -> None:
-    subprocess.run(["nsenter", "-t", str(pid), "-m", "--", *argv], check=True,
+    # -p as well: mount and umount read /proc/self/mountinfo, the container's own /proc.
+    subprocess.run(["nsenter", "-t", str(pid), "-m", "-p", "--", *argv], check=True,
                    capture_output=True, text=True, timeout=30)
 
 
@@ -75,9 +76,10 @@ def _log(host: Any, queue_id: str, since: str) -> str:
         f"-t postfix/bounce -t postfix/qmgr | grep -F {shlex.quote(queue_id)} || true"))
 
 
-def _submit(mx: MailHost, sender: Person, to: str, token: str) -> str:
-    """Submit a message; Postfix's queue id from its reply to DATA."""
-    msg = new_message(sender, to, token).as_bytes()
+def _submit(mx: MailHost, sender: Person, to: str, token: str, size: int) -> str:
+    """Submit a message of about `size` bytes; Postfix's queue id from its reply to DATA."""
+    body = "".join(f"{i:08d} municloud full-volume probe line\n" for i in range(size // 40))
+    msg = new_message(sender, to, token, body).as_bytes()
     with submission(mx, sender) as s:
         code, _ = s.mail(sender.mail)
         assert code == 250
@@ -88,10 +90,17 @@ def _submit(mx: MailHost, sender: Person, to: str, token: str) -> str:
     return reply.decode().rsplit(" ", 1)[-1]
 
 
+# Full: Dovecot's quota check at RCPT time cannot write (451 4.3.0). Nearly full: the
+# check passes and the message does not fit, so the write fails at DATA (451 4.2.0).
+CASES = {"full": (0, 4096), "nearly-full": (64 * 1024, 256 * 1024)}
+
+
 @pytest.mark.disruptive
 @pytest.mark.control("MAIL-FULL-01")
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_a_full_data_volume_defers_delivery_and_loses_nothing(
-        mx: MailHost, people: list[Person], target: Any) -> None:
+        mx: MailHost, people: list[Person], target: Any, case: str) -> None:
+    left, size = CASES[case]
     by_uid = {p.uid: p for p in people if p.state == "present" and p.password}
     if PROBE not in by_uid:
         _missing(f"no present person '{PROBE}' with a password (people.yml, playbooks/users.yml)")
@@ -110,11 +119,14 @@ def test_a_full_data_volume_defers_delivery_and_loses_nothing(
                   f"size={VOLUME},mode=0700,uid={uid},gid={gid}", "municloud-full-test", home)
     try:
         host.run(f"runuser -u vmail -- dd if=/dev/zero of={shlex.quote(filler)} bs=4k")
+        if left:
+            host.check_output(f"truncate -s -{left} {shlex.quote(filler)}")
         free = int(host.check_output(f"df --output=avail -B1 {shlex.quote(home)} | tail -n 1"))
-        assert free < 4096, f"the volume under {home} is not full: {free} bytes free"
+        assert free <= left + 4096 and free < size, (
+            f"the volume under {home} has {free} bytes free, not about {left}")
 
         token = uuid.uuid4().hex
-        queue_id = _submit(mx, sender, probe.mail, token)
+        queue_id = _submit(mx, sender, probe.mail, token, size)
         deadline = time.monotonic() + DEFER_TIMEOUT
         entry = _queued(host, queue_id)
         while time.monotonic() < deadline and (entry or {}).get("queue_name") != "deferred":
@@ -142,3 +154,4 @@ def test_a_full_data_volume_defers_delivery_and_loses_nothing(
         if queue_id and _queued(host, queue_id) is not None:
             host.run(f"postsuper -d {shlex.quote(queue_id)}")
         _in_namespace(pid, "umount", "--lazy", home)
+        assert not host.run(f"findmnt -n {shlex.quote(home)}").stdout.strip()
