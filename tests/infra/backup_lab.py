@@ -51,6 +51,8 @@ def controller_setting(name: str) -> Any:
     known = {"municloud_secrets_dir": str(paths.secrets_dir(ENV)),
              "backup_controller_state_dir": str(paths.env_state(ENV)),
              "backup_controller_client": str(d["backup_controller_client"])}
+    if name in known:
+        return known[name]
     value = d[name]
     return jinja2.Template(value).render(**known) if isinstance(value, str) else value
 
