@@ -168,6 +168,8 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
             # The declared long-running units here (municloud.core.services.host_units):
             # the baseline gives each a restart policy; BASE-SVC-01 checks them.
             "municloud_units": services.host_units(list(h.services)),
+            # What their restart drop-ins also set (stop timeout, kill mode, PID file).
+            "municloud_unit_settings": services.host_unit_settings(list(h.services)),
         }
         # What this host backs up, from its services' declarations (municloud.core.backup_sets).
         hosts[h.name]["municloud_backup_set"] = backup_sets.for_host(list(h.services))

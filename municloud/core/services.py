@@ -96,6 +96,22 @@ _URL_PATH = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"
 _UNIT = r"^[A-Za-z0-9][A-Za-z0-9@._:-]{0,250}\.service$"
 
 
+class UnitSettings(_Model):
+    """How systemd handles one declared unit after a crash, where its packaged unit file
+    does not do it well (roles/common/tasks/restart.yml writes these into the unit's
+    restart drop-in). Unset fields keep the packaged unit's own setting."""
+
+    # A crashed main process can leave workers that wait for it: systemd sends them SIGTERM,
+    # then SIGKILL after TimeoutStopSec (90 s by default), and only then restarts the unit.
+    stop_timeout: str | None = Field(default=None, pattern=r"^[1-9][0-9]*(ms|s|min)$",
+                                     description="TimeoutStopSec, e.g. 15s")
+    kill_mode: Literal["control-group", "mixed", "process"] | None = Field(
+        default=None, description="KillMode: which processes a stop signals")
+    # A forking daemon whose unit names no main process (systemd then cannot see it die).
+    pid_file: str | None = Field(default=None, pattern=r"^/[^\s]*$",
+                                 description="PIDFile: where the daemon writes its main PID")
+
+
 class DatabaseNeed(_Model):
     """db creates database `name` and user `name`, allowed only from this service's hosts
     over TLS; the password is at <secrets>/db/<service>.password."""
@@ -183,6 +199,8 @@ class Service(_Model):
     # policy on its hosts (roles/common, tasks/restart.yml) and BASE-SVC-01 checks them.
     # A unit of a part that is not deployed (a vendor artifact absent) is simply not loaded.
     units: list[str] = Field(default=[], description="systemd units of the service's daemons")
+    # Per declared unit, what its restart drop-in also sets (UnitSettings).
+    unit_settings: dict[str, UnitSettings] = {}
     vendor: bool = False
     implemented: bool = True
     replicas: int = Field(default=1, ge=1, description="hosts it is meant to run on; fewer "
@@ -205,6 +223,10 @@ class Service(_Model):
             if not re.match(_UNIT, u):
                 raise ValueError(f"units: {u!r} (allowed: a systemd service unit name such "
                                  "as slapd.service or postfix@-.service)")
+        for u in self.unit_settings:
+            if u not in self.units:
+                raise ValueError(f"unit_settings: {u!r} is not one of the service's units "
+                                 f"(allowed: {', '.join(self.units) or 'none declared'})")
         return self
 
     @model_validator(mode="after")
@@ -257,6 +279,19 @@ def host_units(services: list[str], roles_dir: Path = paths.ROLES) -> list[str]:
     declared = load_services(roles_dir)
     chosen = [s for s in declared.values() if s.host_wide or s.name in services]
     return sorted({u for s in chosen for u in s.units})
+
+
+def host_unit_settings(services: list[str],
+                       roles_dir: Path = paths.ROLES) -> dict[str, dict[str, str]]:
+    """The declared settings (UnitSettings) of the units on a host running `services`,
+    by unit; a unit several services run (nginx) takes them from the first that has any."""
+    declared = load_services(roles_dir)
+    chosen = [s for s in declared.values() if s.host_wide or s.name in services]
+    out: dict[str, dict[str, str]] = {}
+    for s in chosen:
+        for unit, settings in s.unit_settings.items():
+            out.setdefault(unit, settings.model_dump(exclude_none=True))
+    return dict(sorted(out.items()))
 
 
 @cache

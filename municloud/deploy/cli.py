@@ -71,6 +71,10 @@ def report_controls(env: str, quiet: bool, everything: bool,
     code, results = verify.run_tests(env, quiet=quiet, everything=everything, workers=workers)
     rows = verify.by_control(results)
     console.info(console.table(("control", "title", "result", "detail"), rows))
+    expiries = verify.soonest_expiries(results)
+    if expiries:
+        console.info(console.table(("host", "soonest certificate expiry", "days left", "file"),
+                                   expiries))
     failed = sum(1 for r in rows if r[2] == "FAILED")
     counts = {o: sum(1 for r in results if r["outcome"] == o)
               for o in ("passed", "failed", "skipped", "not run")}

@@ -14,6 +14,7 @@ failing as "never drilled" before they start.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -190,3 +191,22 @@ def by_control(results: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]
         title = cat[cid].title if cid in cat else "(not in the catalog)"
         rows.append((cid, title[:60], result, detail))
     return rows
+
+
+def soonest_expiries(results: list[dict[str, Any]],
+                     now: dt.datetime | None = None) -> list[tuple[str, str, str, str]]:
+    """(host, expiry date, days left, certificate file) per host, the soonest certificate
+    first: what BASE-PKI-02's state check found on each host (its fact
+    `soonest_certificate`: {"path", "not_after"}, an ISO 8601 time)."""
+    now = now or dt.datetime.now(dt.UTC)
+    found: dict[str, tuple[dt.datetime, str]] = {}
+    for r in results:
+        fact = (r.get("facts") or {}).get("soonest_certificate")
+        if not isinstance(fact, dict) or not r.get("host"):
+            continue
+        end = dt.datetime.fromisoformat(str(fact["not_after"]))
+        if r["host"] not in found or end < found[r["host"]][0]:
+            found[r["host"]] = (end, str(fact["path"]))
+    rows = sorted(found.items(), key=lambda kv: kv[1][0])
+    return [(host, f"{end:%Y-%m-%d %H:%M} UTC", f"{(end - now).days}", path)
+            for host, (end, path) in rows]

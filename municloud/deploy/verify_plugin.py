@@ -20,6 +20,10 @@ import pytest
 _results: list[dict[str, Any]] = []
 _not_run: list[dict[str, Any]] = []
 _KEY = "municloud_verify"
+# A test reports a fact for verify's summary with pytest's `record_property` under a name
+# with this prefix (e.g. "municloud.soonest_certificate"); it lands in the test's record
+# under "facts", without the prefix.
+FACT_PREFIX = "municloud."
 _WHY = {"disruptive": "a disruptive drill", "exercise": "a role-contract exercise"}
 
 
@@ -100,6 +104,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         (v for k, v in report.user_properties if k == _KEY and isinstance(v, dict)), None)
     if meta is None:
         return
+    facts = {k.removeprefix(FACT_PREFIX): v for k, v in report.user_properties
+             if isinstance(k, str) and k.startswith(FACT_PREFIX)}
     reason, excerpt = "", ""
     if report.skipped and isinstance(report.longrepr, tuple):
         reason = str(report.longrepr[2])
@@ -111,6 +117,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _results.append({"test": report.nodeid, "outcome": report.outcome,
                      "controls": meta["controls"], "host": meta["host"], "reason": reason,
                      "check": meta.get("check", ""), "excerpt": excerpt,
+                     **({"facts": facts} if facts else {}),
                      "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                      "seconds": round(report.duration, 3)})
     _event("test_done", test=report.nodeid, outcome=report.outcome,

@@ -4,9 +4,19 @@ from the services' declarations), and running the client's tool on a host."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import jinja2
+import yaml
+
+from municloud.core import paths
+
+from .environment import ENV
 from .environment import inventory as _inventory
 
 TOOL = "/usr/local/sbin/municloud-backup"
@@ -19,6 +29,48 @@ def clients() -> list[str]:
     if inv is None:
         return []
     return [h for h, v in inv["all"]["hosts"].items() if v["municloud_backup_set"]["services"]]
+
+
+@cache
+def _role_defaults(role: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((paths.ROLES / role / "defaults" / "main.yml")
+                                          .read_text())
+    return data
+
+
+def controller_client() -> str:
+    """The repository name of the controller's own state on the backup server (empty when
+    backup_server_controller_client disables it)."""
+    return str(_role_defaults("backup_server").get("backup_server_controller_client") or "")
+
+
+def controller_setting(name: str) -> Any:
+    """A default of the role backup_controller, rendered for this environment (its paths
+    derive from the state directory)."""
+    d = _role_defaults("backup_controller")
+    known = {"municloud_secrets_dir": str(paths.secrets_dir(ENV)),
+             "backup_controller_state_dir": str(paths.env_state(ENV)),
+             "backup_controller_client": str(d["backup_controller_client"])}
+    if name in known:
+        return known[name]
+    value = d[name]
+    return jinja2.Template(value).render(**known) if isinstance(value, str) else value
+
+
+def controller_borg(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """borg on the controller against the controller's repository, as the role runs it."""
+    work = Path(controller_setting("backup_controller_work_dir"))
+    env = dict(os.environ,
+               BORG_REPO=(f"ssh://municloud-backup-server"
+                          f"{controller_setting('backup_controller_server_root')}/repos/"
+                          f"{controller_setting('backup_controller_client')}"),
+               BORG_RSH=f"ssh -F {shlex.quote(str(work / 'ssh_config'))}",
+               BORG_PASSCOMMAND="cat " + shlex.quote(
+                   controller_setting("backup_controller_passphrase_file")),
+               BORG_BASE_DIR=str(work), BORG_RELOCATED_REPO_ACCESS_IS_OK="no",
+               BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="no")
+    return subprocess.run(["borg", *args], env=env, capture_output=True, check=False,
+                          text=True, timeout=timeout)
 
 
 def services() -> list[tuple[str, dict[str, Any]]]:

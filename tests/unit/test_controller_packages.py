@@ -45,6 +45,10 @@ PROGRAMS: dict[str, tuple[str, ...]] = {
     "chronyd": ("chrony",),
     "python3": ("python3-venv",),
     "git": ("git",),
+    # The controller's own backup (roles/backup_controller, tests/infra/backup_lab.py).
+    "borg": ("borgbackup",),
+    # The full-volume fault test enters the mail container's mount namespace.
+    "nsenter": ("util-linux",),
     # The artifact tools (municloud.artifacts.gpg installs them when missing).
     "gpg": ("gnupg",),
     "gpgconf": ("gnupg",),

@@ -4,6 +4,7 @@ recorded as "not run" with the reason, so that `municloud verify` can show their
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ from municloud.deploy.verify import (
     STATE_CHECKS,
     STATE_CHECKS_BEFORE_DRILLS,
     by_control,
+    soonest_expiries,
 )
 
 SUITE = '''
@@ -33,7 +35,10 @@ def env_host(request):
     return request.param
 
 @pytest.mark.control("C-STATE")
-def test_state(env_host):
+def test_state(env_host, record_property):
+    end = {"h1": "2027-01-10T00:00:00+00:00", "h2": "2026-12-20T12:00:00+00:00"}[env_host]
+    record_property("municloud.soonest_certificate", {"path": "/etc/x.crt", "not_after": end})
+    record_property("unrelated", 1)
     assert env_host
 
 @pytest.mark.control("C-FAIL")
@@ -91,6 +96,31 @@ def test_state_checks_are_recorded_once_with_controls_hosts_and_not_run(
     rows = {cid: result for cid, _, result, _ in by_control(results)}
     assert rows == {"C-STATE": "passed", "C-FAIL": "FAILED", "C-EXERCISE": "not run",
                     "C-DRILL": "FAILED"}
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_facts_a_test_records_reach_the_summary(tmp_path: Path, workers: list[str]) -> None:
+    """`municloud verify` reports the soonest certificate expiry per host from the facts
+    BASE-PKI-02's state check records (record_property "municloud.<name>")."""
+    results = run(tmp_path, "-m", STATE_CHECKS, *workers)
+    facts = {r["host"]: r["facts"] for r in results if r.get("facts")}
+    assert set(facts) == {"h1", "h2"}, results
+    assert "unrelated" not in facts["h1"]
+    now = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
+    assert soonest_expiries(results, now) == [
+        ("h2", "2026-12-20 12:00 UTC", "18", "/etc/x.crt"),
+        ("h1", "2027-01-10 00:00 UTC", "39", "/etc/x.crt")]
+
+
+def test_the_soonest_of_several_records_of_a_host_wins() -> None:
+    def rec(host: str, end: str, path: str) -> dict[str, Any]:
+        return {"host": host, "facts": {"soonest_certificate": {"path": path, "not_after": end}}}
+
+    rows = soonest_expiries([rec("a", "2027-03-01T00:00:00+00:00", "/old"),
+                             rec("a", "2027-02-01T00:00:00+00:00", "/new"),
+                             {"host": "b", "outcome": "passed"}],
+                            dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    assert rows == [("a", "2027-02-01 00:00 UTC", "31", "/new")]
 
 
 def test_the_changing_phase_runs_exercises_and_drills(tmp_path: Path) -> None:

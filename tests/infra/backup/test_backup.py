@@ -100,8 +100,10 @@ def test_every_authorised_key_is_forced_to_borg_serve(lab: dict[str, Any], targe
     keys = server.file("/srv/borg/.ssh/authorized_keys")
     assert keys.user == "borg" and keys.mode == 0o600
     lines = [ln for ln in keys.content_string.splitlines() if ln and not ln.startswith("#")]
-    assert len(lines) == len(bl.clients())
-    for client_name, line in zip(bl.clients(), lines, strict=True):
+    # The hosts, then the controller's own state (role backup_controller).
+    expected = bl.clients() + ([bl.controller_client()] if bl.controller_client() else [])
+    assert len(lines) == len(expected)
+    for client_name, line in zip(expected, lines, strict=True):
         assert line.startswith(f'command="borg serve --restrict-to-repository '
                                f'/srv/borg/repos/{client_name}')
         assert '",restrict ' in line

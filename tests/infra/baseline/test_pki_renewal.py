@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,15 @@ def inside_window(host: Any) -> dict[str, str]:
 
 
 @pytest.mark.control("BASE-PKI-02")
-def test_no_certificate_expires_within_the_renewal_window(host: Any,
-                                                          hostvars: dict[str, Any]) -> None:
+def test_no_certificate_expires_within_the_renewal_window(
+        host: Any, hostvars: dict[str, Any],
+        record_property: Callable[[str, object], None]) -> None:
     found = expiries(host)
     assert any(p.endswith("/host.crt") for p in found), f"no host certificate: {sorted(found)}"
     soonest = min(found, key=found.__getitem__)
+    # For `municloud verify`'s summary: the soonest expiry of each host.
+    record_property("municloud.soonest_certificate",
+                    {"path": soonest, "not_after": found[soonest].isoformat()})
     assert not inside_window(host), (
         f"{hostvars['inventory_hostname']}: certificates expiring within "
         f"{renewal_days()} days: {inside_window(host)} (soonest: {soonest}, "
