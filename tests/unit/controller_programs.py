@@ -281,8 +281,9 @@ class Reader:
 
 # -- shell ---------------------------------------------------------------------------------
 SHELL_WORDS = {"if", "then", "else", "elif", "fi", "for", "in", "do", "done", "while", "until",
-               "case", "esac", "function", "{", "}", "!", "[", "[[", "]]", "]", "time"}
-BUILTINS = {"echo", "printf", "cd", "exec", "set", "export", "local", "return", "exit", "true",
+               "case", "esac", "function", "{", "}", "!", "[", "[[", "]]", "]", "time",
+               "exec"}  # `exec CMD`: CMD is the command
+BUILTINS = {"echo", "printf", "cd", "set", "export", "local", "return", "exit", "true",
             "false", "shift", "read", "test", "source", ".", "trap", "wait", "declare", "unset",
             "eval", "command", "type", "readonly", "let", "break", "continue", "compgen", "kill",
             "stage"}

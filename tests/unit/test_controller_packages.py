@@ -75,10 +75,13 @@ PROGRAMS: dict[str, tuple[str, ...]] = {
     "sha256sum": ("coreutils",), "mktemp": ("coreutils",), "rm": ("coreutils",),
     "grep": ("grep",), "tar": ("tar",), "setpriv": ("util-linux",),
     "realpath": ("coreutils",), "mkdir": ("coreutils",), "cp": ("coreutils",),
-    "readlink": ("coreutils",), "sleep": ("coreutils",),
+    "readlink": ("coreutils",), "sleep": ("coreutils",), "head": ("coreutils",),
     "tail": ("coreutils",), "chroot": ("coreutils",), "mountpoint": ("util-linux",),
-    # scripts/fresh-machine: the fresh root's mounts, network namespace and NAT.
+    # scripts/fresh-machine: the fresh root's mounts, network namespace and NAT; the
+    # root's own mount and PID namespaces (unshare, pivot_root), entered with nsenter.
     "mount": ("mount",), "umount": ("mount",), "iptables": ("iptables",),
+    "unshare": ("util-linux",), "pivot_root": ("util-linux",), "nsenter": ("util-linux",),
+    "rmdir": ("coreutils",),
     # The browser of the single sign-on and audit report tests (Selenium drives it).
     "chromium": ("chromium",), "chromedriver": ("chromium-driver",),
     # Graphviz's dot, run by the graphviz package for `municloud diagram`.
