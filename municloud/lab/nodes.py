@@ -18,6 +18,7 @@ from municloud.lab import network, podman
 
 LABEL = "municloud.env"
 CAPS = "NET_ADMIN,NET_RAW,AUDIT_WRITE"
+HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 
 
 def container(topo: Topology, host: str) -> str:
@@ -135,19 +136,25 @@ def wait_for_ssh(topo: Topology, hosts: list[Host], timeout: float = 300,
     host that is ready."""
     def wait(h: Host) -> None:
         deadline = time.monotonic() + timeout
+        answered = False
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection((str(h.address), 22), timeout=3) as s:
-                    if s.recv(64).startswith(b"SSH-") and _has_host_key(topo, h):
-                        if on_ready is not None:
-                            on_ready(h)
-                        return
+                    if s.recv(64).startswith(b"SSH-"):
+                        answered = True
+                        if _has_host_key(topo, h):
+                            if on_ready is not None:
+                                on_ready(h)
+                            return
             except OSError:
                 pass
             time.sleep(0.5)
-        raise UserError(f"{h.name} ({h.address}): SSH did not answer with its host key written "
-                        f"within {timeout:.0f} s; "
-                        f"see `podman logs {container(topo, h.name)}`")
+        name = container(topo, h.name)
+        if answered:
+            raise UserError(f"{h.name} ({h.address}): sshd answers, but `podman exec {name} "
+                            f"test -s {HOST_KEY}` did not succeed within {timeout:.0f} s")
+        raise UserError(f"{h.name} ({h.address}): SSH did not answer within {timeout:.0f} s; "
+                        f"see `podman logs {name}`")
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(wait, hosts))
@@ -155,16 +162,15 @@ def wait_for_ssh(topo: Topology, hosts: list[Host], timeout: float = 300,
 
 def _has_host_key(topo: Topology, host: Host) -> bool:
     try:
-        proc = podman.run("exec", container(topo, host.name), "test", "-s",
-                          "/etc/ssh/ssh_host_ed25519_key.pub", check=False, timeout=30)
+        proc = podman.run("exec", container(topo, host.name), "test", "-s", HOST_KEY,
+                          check=False, timeout=30)
     except subprocess.TimeoutExpired:
         return False
     return proc.returncode == 0
 
 
 def host_key(topo: Topology, host: Host) -> str:
-    proc = podman.run("exec", container(topo, host.name), "cat",
-                      "/etc/ssh/ssh_host_ed25519_key.pub")
+    proc = podman.run("exec", container(topo, host.name), "cat", HOST_KEY)
     kind, key = proc.stdout.split()[:2]
     return f"{host.name},{host.address},{topo.fqdn(host.name)} {kind} {key}"
 
