@@ -183,6 +183,7 @@ def unit(env: str, commit: str) -> Gathered:
         with tempfile.TemporaryDirectory(prefix="municloud-audit-unit-") as tmp:
             out = Path(tmp) / "unit.json"
             environ = dict(os.environ, MUNICLOUD_VERIFY_REPORT=str(out), MUNICLOUD_ENV=env)
+            environ.pop("MUNICLOUD_VERIFY_EVENTS", None)  # not an outer run's progress
             try:
                 code = subprocess.run([sys.executable, "-m", "pytest", "-p",
                                        "municloud.deploy.verify_plugin",
