@@ -78,9 +78,9 @@ PROGRAMS: dict[str, tuple[str, ...]] = {
     "readlink": ("coreutils",), "sleep": ("coreutils",), "head": ("coreutils",),
     "tail": ("coreutils",), "chroot": ("coreutils",), "mountpoint": ("util-linux",),
     # scripts/fresh-machine: the fresh root's mounts, network namespace and NAT; the
-    # root's own mount and PID namespaces (unshare, pivot_root), entered with nsenter.
+    # root's own mount and PID namespaces (unshare, pivot_root).
     "mount": ("mount",), "umount": ("mount",), "iptables": ("iptables",),
-    "unshare": ("util-linux",), "pivot_root": ("util-linux",), "nsenter": ("util-linux",),
+    "unshare": ("util-linux",), "pivot_root": ("util-linux",),
     "rmdir": ("coreutils",),
     # The browser of the single sign-on and audit report tests (Selenium drives it).
     "chromium": ("chromium",), "chromedriver": ("chromium-driver",),
