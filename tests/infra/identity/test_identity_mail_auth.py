@@ -9,7 +9,6 @@ The bound is not a speed goal (docs/benchmarks.md has those); it only says "not 
 
 from __future__ import annotations
 
-import imaplib
 import secrets
 import smtplib
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +20,7 @@ from ..environment import Person
 from ..webclient import pinned
 from ..webmail.test_webmail import _person, _require_roles
 from .sso import Sso, authorize, code_from, pkce, staff_login, token
-from .test_identity_webmail import _imaps, _xoauth2
+from .test_identity_webmail import _imaps, _xoauth2, imap_password
 
 # Token logins in the burst (Dovecot introspects each: max_parallel_connections at once,
 # the rest queue) and password logins made while it runs.
@@ -41,14 +40,6 @@ def _access_token(sso: Sso, rp: str, uid: str, password: str) -> str:
     r = token(sso, s, rp, code, verifier)
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
-
-
-def _imap_password(lab: dict[str, Any], uid: str, password: str) -> str:
-    fqdn, address, ctx = _imaps(lab)
-    with pinned({fqdn: address}), imaplib.IMAP4_SSL(fqdn, 993, ssl_context=ctx,
-                                                     timeout=BOUND) as imap:
-        typ, _ = imap.login(uid, password)
-        return str(typ)
 
 
 def _submission_password(lab: dict[str, Any], uid: str, password: str) -> int:
@@ -78,14 +69,14 @@ def test_password_logins_are_not_held_up_by_a_burst_of_token_logins(
         assert not _xoauth2(lab, uid, secrets.token_urlsafe(32)), "a made-up token opened it"
     with ThreadPoolExecutor(max_workers=TOKEN_LOGINS + 2 * PASSWORD_LOGINS) as pool:
         tokens: list[Future[bool]] = [pool.submit(_xoauth2, lab, uid, t) for t in burst]
-        imap = [pool.submit(_imap_password, lab, uid, password)
+        imap = [pool.submit(imap_password, lab, uid, password, BOUND)
                 for _ in range(PASSWORD_LOGINS)]
         smtp = [pool.submit(_submission_password, lab, uid, password)
                 for _ in range(PASSWORD_LOGINS)]
         imap_results = [f.result(timeout=3 * BOUND) for f in imap]
         smtp_results = [f.result(timeout=3 * BOUND) for f in smtp]
         token_results = [f.result(timeout=3 * BOUND) for f in tokens]
-    assert imap_results == ["OK"] * PASSWORD_LOGINS, imap_results
+    assert imap_results == [("OK", "OK")] * PASSWORD_LOGINS, imap_results
     assert smtp_results == [235] * PASSWORD_LOGINS, smtp_results
     # The burst was real: every live token opened the mailbox, no refused one did.
     assert [ok for ok, t in zip(token_results, burst, strict=True) if t == live] \
