@@ -37,6 +37,8 @@ PEOPLE: dict[str, dict[str, Any]] = {
 }
 
 TOKEN_RE = re.compile(r'name="token"\s+value="([^"]+)"')
+# Seconds a scripted request waits for the portal (scripts/bench-sso --timeout changes it).
+TIMEOUT = 30
 
 
 @dataclass(frozen=True)
@@ -142,11 +144,11 @@ def form_token(page: str) -> str:
 def staff_login(sso: Sso, s: requests.Session, uid: str, password: str) -> dict[str, Any]:
     """Log in with the staff choice; LemonLDAP::NG's JSON answer ({result, error, id})."""
     key = sso.choice_key("staff")
-    page = s.get(f"{sso.base}/", params={"lmAuth": key}, timeout=30)
+    page = s.get(f"{sso.base}/", params={"lmAuth": key}, timeout=TIMEOUT)
     token = form_token(page.text)
     r = s.post(f"{sso.base}/", data={"user": uid, "password": password, "token": token,
                                      "lmAuth": key},
-               headers={"Accept": "application/json"}, timeout=30)
+               headers={"Accept": "application/json"}, timeout=TIMEOUT)
     data: dict[str, Any] = r.json()
     return data
 
@@ -168,7 +170,7 @@ def authorize(sso: Sso, s: requests.Session, rp: str, challenge: str | None,
     if challenge:
         params.update(code_challenge=challenge, code_challenge_method="S256")
     return s.get(f"{sso.base}/oauth2/authorize?{urlencode(params)}", allow_redirects=False,
-                 timeout=30)
+                 timeout=TIMEOUT)
 
 
 def code_from(resp: requests.Response, redirect_uri: str) -> str | None:
@@ -188,4 +190,4 @@ def token(sso: Sso, s: requests.Session, rp: str, code: str, verifier: str | Non
     # The relying party's own back-channel call: never with the person's cookie.
     del s
     return sso.browser().post(f"{sso.base}/oauth2/token", data=data,
-                              auth=(r["client_id"], secret or sso.rp_secret(rp)), timeout=30)
+                              auth=(r["client_id"], secret or sso.rp_secret(rp)), timeout=TIMEOUT)

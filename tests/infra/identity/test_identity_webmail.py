@@ -159,17 +159,23 @@ def _xoauth2(lab: dict[str, Any], uid: str, access_token: str) -> bool:
         return True
 
 
+def imap_password(lab: dict[str, Any], uid: str, password: str,
+                  timeout: float = 30) -> tuple[str, str]:
+    """A mail client's IMAPS login with the directory password: the answers to LOGIN and
+    to SELECT INBOX."""
+    fqdn, address, ctx = _imaps(lab)
+    with pinned({fqdn: address}), imaplib.IMAP4_SSL(fqdn, 993, ssl_context=ctx,
+                                                     timeout=timeout) as imap:
+        typ, _ = imap.login(uid, password)
+        return str(typ), str(imap.select("INBOX")[0])
+
+
 @pytest.mark.control("SSO-MAIL-04")
 def test_mail_clients_keep_their_password_and_imap_takes_only_webmail_tokens(
         sso: Sso, lab: dict[str, Any], target: Any, people: list[Person]) -> None:
     _require_roles(lab, target, "directory", "mail")
     uid, password, _ = _person(people, "present")
-    fqdn, address, ctx = _imaps(lab)
-    with pinned({fqdn: address}), imaplib.IMAP4_SSL(fqdn, 993, ssl_context=ctx,
-                                                     timeout=30) as imap:
-        typ, _ = imap.login(uid, password)
-        assert typ == "OK"
-        assert imap.select("INBOX")[0] == "OK"
+    assert imap_password(lab, uid, password) == ("OK", "OK")
 
     # A token of the webmail client opens the mailbox; a token of another relying party
     # (the staff portal) does not, nor does any token after the portal's logout.
@@ -189,7 +195,5 @@ def test_mail_clients_keep_their_password_and_imap_takes_only_webmail_tokens(
     s.get(f"{sso.base}/", params={"logout": "1"}, timeout=30)
     assert not _xoauth2(lab, uid, tokens["webmail"]), "the token outlived the portal logout"
     # The placeholder webmail's sessions carry instead of a password opens no mailbox.
-    with pinned({fqdn: address}), imaplib.IMAP4_SSL(fqdn, 993, ssl_context=ctx,
-                                                     timeout=30) as imap, \
-            pytest.raises(imaplib.IMAP4.error):
-        imap.login(uid, "municloud-sso-token-login")
+    with pytest.raises(imaplib.IMAP4.error):
+        imap_password(lab, uid, "municloud-sso-token-login")
