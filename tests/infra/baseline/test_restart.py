@@ -5,6 +5,8 @@ ports listening, within the policy's time and without anyone's help."""
 
 from __future__ import annotations
 
+import imaplib
+import ssl
 import time
 from typing import Any
 
@@ -12,7 +14,9 @@ import pytest
 
 from municloud.core import services
 
-from ..environment import inventory
+from ..environment import Person, inventory
+from ..identity.sso import lemonldap, staff_login
+from ..webclient import ca_file, pinned
 
 RESTARTING = {"on-failure", "always", "on-abnormal", "on-abort"}
 # Restart delay (2 s) + the slowest start seen in the lab (MariaDB, ~10 s), with room.
@@ -101,3 +105,26 @@ def test_a_killed_daemon_comes_back(lab: dict[str, Any], target: Any,
         f"{crash_host}: ports {sorted(ports_before - listening(host, tcp))} no longer listen "
         f"after {unit} came back")
     print(f"{crash_host} {unit}: back after {back:.1f} s")
+
+
+@pytest.mark.disruptive
+@pytest.mark.control("BASE-SVC-01")
+def test_after_the_crashes_the_mail_and_sso_journeys_pass(
+        lab: dict[str, Any], people: list[Person]) -> None:
+    """Run after every crash above (file order): the journeys through the daemons that
+    were killed work again with no manual step. An IMAPS password login (dovecot, which
+    binds to slapd) and a staff login at the portal through the edge (nginx on the edge,
+    LemonLDAP::NG's FastCGI server and nginx on the identity host, slapd)."""
+    person = next((p for p in people if p.state == "present" and p.password), None)
+    if person is None or person.password is None:
+        pytest.skip("no present person with a generated password in this environment")
+    mail = lab["all"]["vars"]["municloud_service_hosts"]["mail"][0]
+    ctx = ssl.create_default_context(cafile=str(ca_file(
+        lab["all"]["vars"]["municloud_secrets_dir"])))
+    with pinned({mail["fqdn"]: mail["address"]}), \
+            imaplib.IMAP4_SSL(mail["fqdn"], 993, ssl_context=ctx, timeout=30) as imap:
+        assert imap.login(person.uid, person.password)[0] == "OK"
+        assert imap.select("INBOX")[0] == "OK"
+    sso = lemonldap(lab)
+    answer = staff_login(sso, sso.browser(), person.uid, person.password)
+    assert answer.get("result") == 1, f"the portal refused {person.uid} after the crashes: {answer}"
