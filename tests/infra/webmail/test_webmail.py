@@ -364,3 +364,25 @@ def test_enabled_applications_render_and_disabled_ones_are_closed(
                  "/horde/imp/config/backends.local.php", "/horde/imp/lib/Imap.php",
                  "/horde/lib/Application.php", "/horde/ingo/migration/"):
         assert s.get(base + path, timeout=60).status_code in (403, 404), path
+
+
+@pytest.mark.control("EDGE-HA-02", "WEB-MAIL-01")
+@pytest.mark.usefixtures("login_stack")
+def test_a_session_opened_through_one_edge_host_goes_on_through_the_other(
+        lab: dict[str, Any], people: list[Person]) -> None:
+    """What a failover means for a person logged in: their next request reaches the other
+    edge host, with the same cookies. Horde keeps its sessions in its database, not on an
+    edge host, so the inbox still opens without a new login."""
+    edges = list(lab["all"]["children"]["edge"]["hosts"])
+    if len(edges) < 2:
+        pytest.skip("one edge host: nothing to fail over to")
+    uid, _, first, r = _login_person(lab, people, "present")
+    assert _logged_in(r), f"login through {edges[0]} failed: {r.url}"
+    names = [s["name"] for s in lab["all"]["vars"]["municloud_published_sites"]]
+    other = EdgeSession(lab["all"]["hosts"][edges[1]]["municloud_address"], names,
+                        ca_file(lab["all"]["vars"]["municloud_secrets_dir"]))
+    other.cookies.update(first.cookies)
+    page = inbox(lab, other)
+    assert page.status_code == 200, page.text[:300]
+    assert "horde_user" not in page.text and "login.php" not in page.url, (
+        f"{uid}'s session did not go on through {edges[1]}: {page.url}")
