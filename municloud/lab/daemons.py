@@ -134,11 +134,18 @@ def write_hosts_file(topo: Topology, state: Path, run_dir: Path) -> bool:
         return False
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text(wanted)
-    for d in daemons(topo, state):
-        pid = running_pid(run_dir, d) if d.name == "dnsmasq" else None
-        if pid is not None:
-            os.kill(pid, signal.SIGHUP)
+    pid = running_pid(run_dir, dnsmasq(topo, state))
+    if pid is not None:
+        os.kill(pid, signal.SIGHUP)
     return True
+
+
+def dnsmasq(topo: Topology, state: Path) -> Daemon:
+    """The lab's DNS server (its configuration is written by `daemons`)."""
+    dns = state / "dnsmasq"
+    return Daemon("dnsmasq", ("/usr/sbin/dnsmasq", "--keep-in-foreground",
+                              f"--conf-file={dns / 'dnsmasq.conf'}", "--pid-file="),
+                  53, "udp", gateway(topo))
 
 
 def daemons(topo: Topology, state: Path) -> list[Daemon]:
@@ -183,9 +190,7 @@ def daemons(topo: Topology, state: Path) -> list[Daemon]:
         Daemon("apt-cacher-ng", (
             "/usr/sbin/apt-cacher-ng", "-c", str(acng / "conf")),
             APT_PORT, "tcp", gw, user="apt-cacher-ng"),
-        Daemon("dnsmasq", ("/usr/sbin/dnsmasq", "--keep-in-foreground",
-                           f"--conf-file={dns / 'dnsmasq.conf'}", "--pid-file="),
-               53, "udp", gw),
+        dnsmasq(topo, state),
         Daemon("chronyd", ("/usr/sbin/chronyd", "-n", "-x", "-f", str(chrony / "chrony.conf")),
                123, "udp", gw),
     ]

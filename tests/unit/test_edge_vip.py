@@ -104,7 +104,6 @@ def test_changed_records_reach_a_running_dnsmasq(lab: topology.Topology, tmp_pat
     monkeypatch.setattr(daemons, "running_pid",
                         lambda run_dir, d: 4242 if d.name == "dnsmasq" else None)
     monkeypatch.setattr(os, "kill", lambda pid, sig: signalled.append((pid, sig)))
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: None)  # chown
     assert daemons.write_hosts_file(lab, tmp_path, tmp_path) is True
     assert (tmp_path / "dnsmasq" / "hosts").read_text() == daemons.hosts_file(lab)
     assert signalled == [(4242, signal.SIGHUP)]
