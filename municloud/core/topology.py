@@ -230,6 +230,13 @@ class Topology(_Model):
         return next((n.virtual_address for n in self.networks_with_purpose("edge")
                      if n.virtual_address), None)
 
+    def virtual_address_hosts(self) -> list[str]:
+        """The edge hosts that answer for the virtual address (those on its network):
+        keepalived runs on them and their ports carry it as an allowed address pair."""
+        net = next((n for n in self.networks_with_purpose("edge") if n.virtual_address), None)
+        return [h.name for h in self.hosts_running("edge")
+                if net is not None and h.network == net.name]
+
 
 def topology_file(env: str) -> Path:
     return paths.inventories() / env / "topology.yml"

@@ -99,8 +99,7 @@ def build(topo: Topology, shown: str = "topology") -> dict[str, pulumi.Output[An
     # reach the internet through its floating IP alone, not one of their own.
     vip_address = topo.virtual_address()
     vip_net = next((n for n in topo.networks_with_purpose("edge") if n.virtual_address), None)
-    vip_hosts = {h.name for h in topo.hosts_running("edge")
-                 if vip_net is not None and h.network == vip_net.name}
+    vip_hosts = set(topo.virtual_address_hosts())
     vip = None
     if vip_address is not None and vip_net is not None:
         vip = VirtualAddress(

@@ -2,8 +2,10 @@
 (stacks/municloud_stack) lays it out: a router, a network, subnet and egress group per
 tier, a security group per service from `municloud.core.ports.service_rules`, a port with the
 fixed address and groups, a server with metadata, data volumes, floating IPs for
-internet-facing edge hosts. devcloud has one hypervisor, so replicas go into a
-soft-anti-affinity group (which CLOUD-HA-01 accepts)."""
+internet-facing edge hosts; where the edge network declares a virtual address, a port
+holding it with the public floating IP, and that address as an allowed address pair on
+its edge hosts' ports (which then get no floating IP of their own). devcloud has one
+hypervisor, so replicas go into a soft-anti-affinity group (which CLOUD-HA-01 accepts)."""
 
 from __future__ import annotations
 
@@ -60,6 +62,15 @@ def build(conn: Any, topo: Topology) -> dict[str, Any]:
                      for s in topo.services() if len(topo.hosts_running(s)) > 1}
     declared = load_services()
     image = conn.image.find_image(IMAGE)
+    vip, vip_hosts = topo.virtual_address(), set(topo.virtual_address_hosts())
+    if vip is not None and vip_hosts:
+        net = topo.host(min(vip_hosts)).network
+        vip_port = conn.network.create_port(
+            name=f"{env}-edge-vip", network_id=nets[net].id,
+            fixed_ips=[{"subnet_id": subnets[net].id, "ip_address": vip}],
+            security_group_ids=[*(groups[s.name].id for s in host_services(["edge"])),
+                                egress[net].id])
+        conn.network.create_ip(floating_network_id=external.id, port_id=vip_port.id)
 
     def host(h: Any) -> tuple[str, Any]:
         size = topo.sizes[h.size]
@@ -67,7 +78,8 @@ def build(conn: Any, topo: Topology) -> dict[str, Any]:
             name=f"{h.name}-{h.network}", network_id=nets[h.network].id,
             fixed_ips=[{"subnet_id": subnets[h.network].id, "ip_address": h.address}],
             security_group_ids=[*(groups[s.name].id for s in host_services(h.services)),
-                                egress[h.network].id])
+                                egress[h.network].id],
+            allowed_address_pairs=[{"ip_address": vip}] if h.name in vip_hosts else [])
         group = next((server_groups[s] for s in h.services if s in server_groups), None)
         hints = {"scheduler_hints": {"group": group.id}} if group else {}
         server = conn.compute.create_server(
@@ -88,7 +100,7 @@ def build(conn: Any, topo: Topology) -> dict[str, Any]:
             conn.block_storage.wait_for_status(vol, "available", wait=120)
             conn.compute.create_volume_attachment(server, volume_id=vol.id)
             conn.block_storage.wait_for_status(vol, "in-use", wait=120)
-        if topo.network(h.network).purpose == "edge" and any(
+        if topo.network(h.network).purpose == "edge" and h.name not in vip_hosts and any(
                 r.from_internet for r in host_rules(topo, h)):
             conn.network.create_ip(floating_network_id=external.id, port_id=port.id)
         return h.name, server

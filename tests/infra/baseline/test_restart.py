@@ -99,9 +99,10 @@ def test_a_killed_daemon_comes_back(lab: dict[str, Any], target: Any,
     back = time.monotonic() - start
     assert state["ActiveState"] == "active" and state["MainPID"] != before["MainPID"], (
         f"{unit} on {crash_host} not back {BACK_WITHIN:.0f} s after SIGKILL: {state}")
-    while time.monotonic() - start < BACK_WITHIN and listening(host, tcp) != ports_before:
+    # A port may come back that a daemon killed just before was still reopening (superset).
+    while time.monotonic() - start < BACK_WITHIN and not ports_before <= listening(host, tcp):
         time.sleep(1)
-    assert listening(host, tcp) == ports_before, (
+    assert ports_before <= listening(host, tcp), (
         f"{crash_host}: ports {sorted(ports_before - listening(host, tcp))} no longer listen "
         f"after {unit} came back")
     print(f"{crash_host} {unit}: back after {back:.1f} s")
