@@ -121,8 +121,9 @@ COMPUTE_BINARIES = ("nova-compute", "nova-scheduler", "nova-conductor", "cinder-
 
 
 def wait_compute(conn: object, timeout: float = 180) -> None:
-    """Until the fake hypervisor is registered, mapped to cell1 and its services are up.
-    On timeout the error names the services that are not up and their logs."""
+    """Until the fake hypervisor is registered, mapped to cell1, its services are up and
+    the volume scheduler knows a pool. On timeout the error names the services that are not
+    up and their logs."""
     from typing import Any
 
     c: Any = conn
@@ -133,11 +134,15 @@ def wait_compute(conn: object, timeout: float = 180) -> None:
             hypers = list(c.compute.hypervisors())
             services = list(c.compute.services())
             volume = [sv for sv in c.block_storage.services() if sv.binary == "cinder-volume"]
+            # The scheduler places volumes only on pools cinder-volume has reported to it:
+            # a service "up" before its first report made volume creation fail (no valid
+            # backend) right after `up`.
+            pools = list(c.block_storage.backend_pools())
         except Exception as exc:  # the APIs are still starting (each call is bounded)
             missing[:] = [f"the APIs do not answer ({type(exc).__name__})"]
             return False
         up = {sv.binary for sv in services if sv.state == "up"}
-        if any(v.state == "up" for v in volume):
+        if any(v.state == "up" for v in volume) and pools:
             up.add("cinder-volume")
         missing[:] = [b for b in COMPUTE_BINARIES if b not in up]
         if not hypers:

@@ -9,8 +9,11 @@ hypervisor, so replicas go into a soft-anti-affinity group (which CLOUD-HA-01 ac
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from openstack.exceptions import ResourceFailure
 
 from municloud.core.ports import ANYWHERE, host_rules, service_rules
 from municloud.core.services import host_services, load_services
@@ -117,7 +120,8 @@ def destroy(conn: Any) -> None:
     for s in servers:
         conn.compute.wait_for_delete(s, wait=180)
     for v in list(conn.block_storage.volumes()):
-        conn.block_storage.wait_for_status(v, "available", failures=["error"], wait=120)
+        with contextlib.suppress(ResourceFailure):  # one in error is deleted as it is
+            conn.block_storage.wait_for_status(v, "available", failures=["error"], wait=120)
         conn.block_storage.delete_volume(v)
     for ip in conn.network.ips(project_id=conn.current_project_id):
         conn.network.delete_ip(ip)
