@@ -132,7 +132,14 @@ def test_a_service_that_accepts_but_never_answers_is_not_ready(
         processes.wait_port(hung, timeout=1)
 
 
-def test_wait_names_the_services_that_did_not_come_up(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("conductor", "pools", "missing"), [
+    ("down", [object()], "nova-conductor"),
+    # cinder-volume "up" but not yet reported to the scheduler: volumes would find no backend
+    ("up", [], "cinder-volume"),
+])
+def test_wait_names_the_services_that_did_not_come_up(
+        monkeypatch: pytest.MonkeyPatch, conductor: str, pools: list[object],
+        missing: str) -> None:
     class Svc:
         def __init__(self, binary: str, state: str) -> None:
             self.binary, self.state = binary, state
@@ -142,17 +149,20 @@ def test_wait_names_the_services_that_did_not_come_up(monkeypatch: pytest.Monkey
             return [object()]
 
         def services(self) -> list[Svc]:
-            return [Svc("nova-scheduler", "up"), Svc("nova-conductor", "down"),
+            return [Svc("nova-scheduler", "up"), Svc("nova-conductor", conductor),
                     Svc("nova-compute", "up")]
 
     class Block:
         def services(self) -> list[Svc]:
             return [Svc("cinder-volume", "up")]
 
+        def backend_pools(self) -> list[object]:
+            return pools
+
     class Conn:
         compute = Compute()
         block_storage = Block()
 
     monkeypatch.setattr(processes, "pid_of", lambda name: 4242)
-    with pytest.raises(UserError, match=r"not up: nova-conductor \(logs: .*nova-conductor\.log"):
+    with pytest.raises(UserError, match=rf"not up: {missing} \(logs: .*{missing}\.log"):
         control.wait_compute(Conn(), timeout=1)
