@@ -386,6 +386,9 @@ def export(ident: Identity, topo: Topology, consumers: list[dict[str, Any]],
         "choices": choices,
         "relying_parties": rps,
         "sessions": ident.sessions.model_dump(),
-        "manager": {**ident.manager.model_dump(), "sources": admin_sources},
+        # The administration's own name, under the SSO cookie's domain (its session is the
+        # portal's): the identity host's certificate carries it (municloud_tls_names).
+        "manager": {**ident.manager.model_dump(), "name": f"manager.{public}",
+                    "sources": admin_sources},
         "secrets_dir": str(sec),
     }

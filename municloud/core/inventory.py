@@ -175,8 +175,12 @@ def build(topo: Topology, outputs: dict[str, Any] | None = None,
         hosts[h.name]["municloud_backup_set"] = backup_sets.for_host(list(h.services))
         # The single sign-on declaration (inventories/<env>/identity.yml), on the hosts
         # that provide it (municloud.core.identity_declaration).
+        # Names the host's certificate carries beyond its own (playbooks/pki.yml): the
+        # identity host's administration name.
+        hosts[h.name]["municloud_tls_names"] = []
         if identity is not None and "identity" in h.services:
             hosts[h.name]["municloud_identity"] = identity
+            hosts[h.name]["municloud_tls_names"] = [identity["manager"]["name"]]
         for svc in h.services:
             groups.setdefault(svc, {"hosts": {}})["hosts"][h.name] = {}
     return {"all": {"vars": all_vars, "hosts": hosts, "children": groups}}

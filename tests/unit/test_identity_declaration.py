@@ -175,6 +175,7 @@ def test_export_derives_service_clients_and_adds_declared_ones(tmp_path: Path) -
     taxisnet = next(c for c in out["choices"] if c["name"] == "taxisnet")
     assert taxisnet["bridge"]["issuer"] == "https://id.heraklion.gr/gsis-bridge"
     assert out["manager"]["sources"] == ["10.70.4.0/24"]
+    assert out["manager"]["name"] == "manager.id.heraklion.gr"
 
 
 @pytest.mark.control("SSO-DECL-01")

@@ -30,6 +30,20 @@ def test_a_group_per_service_and_addresses(env: str) -> None:
     assert set(groups) == set(topo.services())
 
 
+@pytest.mark.control("SSO-MGR-01")
+@pytest.mark.parametrize("env", ["lab", "production"])
+def test_the_identity_hosts_certificate_carries_the_managers_name(env: str) -> None:
+    topo = topology.load(env)
+    hosts = inventory.build(topo)["all"]["hosts"]
+    for name, hv in hosts.items():
+        if "identity" in hv["municloud_services"]:
+            manager = hv["municloud_identity"]["manager"]["name"]
+            assert manager == f"manager.{hv['municloud_identity']['public_name']}"
+            assert hv["municloud_tls_names"] == [manager], name
+        else:
+            assert hv["municloud_tls_names"] == [], name
+
+
 @pytest.mark.control("BASE-TOPO-01")
 def test_firewall_rules_follow_the_declarations() -> None:
     topo = topology.load("lab")

@@ -61,7 +61,7 @@ def test_demo_accounts_cannot_log_in(sso: Sso) -> None:
 
 
 def _manager(sso: Sso, s: requests.Session, address: str) -> requests.Response:
-    name = f"manager.{sso.decl['public_name']}"
+    name = sso.decl["manager"]["name"]
     # The manager's own name, pinned to the identity host (it is not published).
     from ..webclient import pinned
 
@@ -70,9 +70,6 @@ def _manager(sso: Sso, s: requests.Session, address: str) -> requests.Response:
 
 
 @pytest.mark.control("SSO-MGR-01")
-@pytest.mark.skip(reason="not working yet: the manager's site presents the host certificate "
-                  "(idp1.<domain>), not manager.<identity public name>, and EdgeSession pins "
-                  "only the public names; needs a certificate with that name (playbooks/pki.yml)")
 def test_manager_only_for_admin_sources_and_admin_group(sso: Sso, lab: dict[str, Any],
                                                        target: Any) -> None:
     hosts = lab["all"]["hosts"]
@@ -93,5 +90,5 @@ def test_manager_only_for_admin_sources_and_admin_group(sso: Sso, lab: dict[str,
         assert staff_login(sso, s, uid, pw).get("result") == 1, uid
         cookie = next(c for c in s.cookies if c.name == "municloud_sso")
         s.cookies.set("municloud_sso", cookie.value,
-                      domain=f"manager.{sso.decl['public_name']}")
+                      domain=sso.decl["manager"]["name"])
         assert _manager(sso, s, idp).status_code == status, uid
