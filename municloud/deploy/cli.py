@@ -9,17 +9,21 @@ from municloud.core import console, paths, topology
 from municloud.core.errors import UserError
 from municloud.core.inventory import ssh_config_file
 from municloud.deploy import summary, verify
-from municloud.deploy.converge import converge, idempotency_gate
+from municloud.deploy.converge import converge, drift_gate, idempotency_gate
 from municloud.progress import session
 
 
 def register(sub: Any) -> None:
     d = sub.add_parser("deploy", help="converge an environment with playbooks/site.yml")
     d.add_argument("env", help="environment: a folder of inventories/ or MUNICLOUD_INVENTORIES")
-    d.add_argument("--check", action="store_true", help="check mode: report, change nothing")
-    d.add_argument("--idempotency-gate", action="store_true",
-                   help="converge, converge again and run check mode; fail if the second run "
-                        "or the check run reports any change")
+    mode = d.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="check mode: report, change nothing")
+    mode.add_argument("--idempotency-gate", action="store_true",
+                      help="converge, converge again and run check mode; fail if the second "
+                           "run or the check run reports any change")
+    mode.add_argument("--drift-gate", action="store_true",
+                      help="check mode only; fail if any task would change (the hosts are as "
+                           "declared, e.g. after tests that must leave them as they found them)")
     d.add_argument("--limit", help="only these hosts or groups")
     _verbose(d)
     d.set_defaults(func=deploy)
@@ -61,6 +65,8 @@ def deploy(args: argparse.Namespace) -> int:
     with session.start(paths.env_state(args.env), "deploy", verbose=args.verbose):
         if args.idempotency_gate:
             idempotency_gate(args.env, args.limit)
+        elif args.drift_gate:
+            drift_gate(args.env, args.limit)
         else:
             converge(args.env, check=args.check, limit=args.limit)
     return 0

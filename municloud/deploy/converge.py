@@ -1,5 +1,6 @@
-"""Converging an environment: one run of playbooks/site.yml, and the idempotency gate
-(converge, converge again, check mode: the second and the check-mode run change nothing)."""
+"""Converging an environment: one run of playbooks/site.yml; the idempotency gate
+(converge, converge again, check mode: the second and the check-mode run change nothing);
+and the drift gate (check mode alone changes nothing: the hosts are as declared)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,14 @@ def idempotency_gate(env: str, limit: str | None = None) -> None:
     if second.changed:
         raise UserError("NOT IDEMPOTENT: the second converge changed "
                         f"{len(second.changed)} tasks:\n{_describe(second.changed)}")
+    drift_gate(env, limit, after="after convergence")
+    console.info("idempotency gate passed: second converge and check mode report changed=0")
+
+
+def drift_gate(env: str, limit: str | None = None, *, after: str = "") -> None:
+    """One check-mode run that fails when any task would change: the hosts are as declared
+    (after a converge, or after tests that must leave them as they found them)."""
     checked = converge(env, check=True, limit=limit, label="check-mode run")
     if checked.changed:
-        raise UserError("NOT CHECK-MODE CLEAN: the check-mode run after convergence reports "
-                        f"{len(checked.changed)} changes:\n{_describe(checked.changed)}")
-    console.info("idempotency gate passed: second converge and check mode report changed=0")
+        raise UserError(f"NOT CHECK-MODE CLEAN: the check-mode run{' ' + after if after else ''} "
+                        f"reports {len(checked.changed)} changes:\n{_describe(checked.changed)}")
