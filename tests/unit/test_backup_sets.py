@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from municloud.backup.status import rows_from_state
-from municloud.core import backup_sets, inventory, topology
+from municloud.core import backup_sets, inventory, order, paths, topology
 from municloud.core.services import load_services
 
 
@@ -89,3 +91,24 @@ def test_a_declared_post_step_reaches_the_backup_set(tmp_path: Path) -> None:
     o = got["services"][0]
     assert o["pre"].endswith("stop") and o["post"].endswith("start")
     assert o["units"] == ["o"] and o["load_known"] is True
+
+
+@pytest.mark.control("BAK-CTRL-01")
+def test_the_controllers_state_is_archived_after_every_play_that_writes_secrets() -> None:
+    """The backup clients generate their passphrases into the controller's secrets: the
+    controller's archive comes after them, and after every other play of the converge
+    that runs on the controller, or a fresh controller's second converge archives again
+    (not idempotent: seen on a fresh machine)."""
+    def plays_of(name: str) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = yaml.safe_load((paths.PLAYBOOKS / name).read_text())
+        out: list[dict[str, Any]] = []
+        for play in data:
+            own = play.get("ansible.builtin.import_playbook")
+            out += plays_of(str(own)) if own else [play]
+        return out
+
+    roles = [[str(r["role"]) if isinstance(r, dict) else str(r) for r in p.get("roles") or []]
+             for p in plays_of("site.yml")]
+    last_role = max(i for i, rs in enumerate(roles) if rs)
+    assert roles[last_role] == ["backup_controller"], roles
+    assert order.site_plays()[-1]["ansible.builtin.import_playbook"] == "units.yml"
