@@ -6,7 +6,8 @@ a bind account, mail for a relay, identity for an OIDC client).
 test fails when the file differs): the PKI, then the host-wide baseline, then the services
 in a topological order (in rounds: every service whose prerequisites are done, by name,
 so the file is stable), then the services
-declared `converge_last` (the backups, which take what the others wrote). A service
+declared `converge_last` (the backups, which take what the others wrote), and last
+`playbooks/units.yml` (every declared unit left failed is started again). A service
 converges with its own `playbooks/<playbook>` when it has one (default `<name>.yml`), else
 with a play generated here (its role on its group): a new service needs no playbook.
 
@@ -138,6 +139,9 @@ def site_plays(services: Mapping[str, Service] | None = None,
         else:
             plays.append({"name": name, "hosts": svc.name, "gather_facts": True,
                           "roles": [{"role": svc.role}]})
+    # Last: a declared unit left failed by a package's early start is started again.
+    plays.append({"name": "Every declared unit running",
+                  "ansible.builtin.import_playbook": "units.yml"})
     return plays
 
 

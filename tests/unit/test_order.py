@@ -56,7 +56,7 @@ def test_site_imports_own_playbooks_and_plays_the_others(tmp_path: Path) -> None
     }
     plays = yaml.safe_load(order.site_playbook(declared, tmp_path))
     assert [p.get("ansible.builtin.import_playbook") or p["hosts"] for p in plays] == \
-        ["pki.yml", "base.yml", "other", "thing.yml", "keeper"]
+        ["pki.yml", "base.yml", "other", "thing.yml", "keeper", "units.yml"]
     assert plays[2] == {"name": "Service other: other for a test", "hosts": "other",
                         "gather_facts": True, "roles": [{"role": "other"}]}
 
