@@ -134,7 +134,7 @@ def test_a_token_is_refused_after_the_person_logged_out(meet: Meet, c2s: int, ss
     assert_refused(meet, c2s, target, member.uid, held, "not active")
 
 
-# It waits out the token's lifetime (minutes): with the exercises of `verify --all` and
+# It waits out the token's lifetime (a minute in the lab): with the exercises of `verify --all` and
 # scripts/test, not in the quick state checks of a plain `municloud verify`.
 @pytest.mark.exercise
 @pytest.mark.control("MEET-AUTH-01")
