@@ -31,6 +31,9 @@ class Proc:
     port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     http: bool = False  # an API: ready when it answers HTTP, not when it merely listens
+    # The file mode mask of a service that writes files of its own into the logs (RabbitMQ's
+    # log directory and files): 0o077 keeps them root's alone; None leaves the caller's.
+    umask: int | None = None
 
 
 def _py(module: str, name: str, *args: str) -> tuple[str, ...]:
@@ -80,7 +83,7 @@ def infrastructure() -> list[Proc]:
         Proc("epmd", ("/usr/bin/epmd", "-address", "127.0.0.1", "-port", str(PORTS["epmd"])),
              PORTS["epmd"]),
         Proc("rabbitmq", ("/usr/lib/rabbitmq/bin/rabbitmq-server",), PORTS["rabbitmq"],
-             rabbit_env()),
+             rabbit_env(), umask=0o077),
     ]
 
 
@@ -189,6 +192,16 @@ def open_log(name: str, mode: str = "a") -> IO[Any]:
     return os.fdopen(fd, mode)
 
 
+def _tighten(d: Path) -> None:
+    """A service's own log directory (`<devcloud>/logs/<name>`), 0700, its files 0600,
+    whatever an earlier run left (the umask covers what the service creates anew)."""
+    d.mkdir(exist_ok=True, mode=LOG_DIR_MODE)
+    d.chmod(LOG_DIR_MODE)
+    for f in d.rglob("*"):
+        if f.is_file():
+            f.chmod(LOG_MODE)
+
+
 def system_env() -> dict[str, str]:
     """The environment for Debian's tools: no venv, no pyenv, Debian's PATH."""
     env = {k: v for k, v in os.environ.items()
@@ -208,11 +221,14 @@ def start(p: Proc) -> bool:
     if pid_of(p.name) is not None:
         return False
     run_dir().mkdir(parents=True, exist_ok=True)
+    if p.umask is not None:
+        _tighten(log_dir() / p.name)
     env = {**system_env(), **p.env}
     with open_log(p.name, "ab") as log:
         proc = subprocess.Popen(p.argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env, cwd=root(),
-                                start_new_session=True)
+                                start_new_session=True,
+                                umask=-1 if p.umask is None else p.umask)
     started = None
     for _ in range(50):
         started = _start_time(proc.pid)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,27 @@ def test_an_old_world_readable_log_is_tightened() -> None:
     assert _mode(logs()) == 0o700 and _mode(old) == 0o600
     processes.open_log("keystone").close()
     assert _mode(logs() / "keystone.log") == 0o600
+
+
+def test_a_service_writing_its_own_logs_keeps_them_private() -> None:
+    """RabbitMQ writes its own log directory and files under the logs (seen 0755/0644 on a
+    fresh machine): a Proc with a umask gets them 0700/0600, and an earlier run's are
+    tightened."""
+    own = logs() / "writer"
+    own.mkdir(parents=True)
+    (own / "old.log").write_text("old\n")
+    (own / "old.log").chmod(0o644)
+    own.chmod(0o755)
+    script = f'mkdir -p "{own}/sub" && echo new > "{own}/sub/new.log"'
+    p = processes.Proc("writer", ("sh", "-c", script), umask=0o077)
+    assert processes.start(p)
+    for _ in range(200):
+        if (own / "sub" / "new.log").exists():
+            break
+        time.sleep(0.01)
+    assert _mode(own) == 0o700 and _mode(own / "old.log") == 0o600
+    assert _mode(own / "sub") == 0o700 and _mode(own / "sub" / "new.log") == 0o600
+    assert next(q for q in processes.infrastructure() if q.name == "rabbitmq").umask == 0o077
 
 
 def test_keystone_bootstrap_password_only_in_the_environment(
