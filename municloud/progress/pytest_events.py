@@ -43,8 +43,11 @@ class PytestProgress(Fold):
     def feed(self, ev: dict[str, Any]) -> None:
         kind = ev.get("event")
         if kind == "collected":
-            self.total = max(self.total, int(ev.get("total") or 0))
-            self.phase.milestone(f"{self.total} tests collected")
+            # Under xdist every worker's collection reports the same total: say it once.
+            total = int(ev.get("total") or 0)
+            if total > self.total:
+                self.total = total
+                self.phase.milestone(f"{self.total} tests collected")
         elif kind == "test_start":
             self.running.append(ev["test"])
         elif kind == "test_done":

@@ -170,6 +170,8 @@ def test_verify_progress_from_the_plugin_events_under_xdist(tmp_path: Path) -> N
         fold.feed(json.loads(ln))
     fold.finish()
     assert (fold.total, fold.done) == (4, 4)
+    # Each of the 2 workers reports its collection: the count is said once.
+    assert rec.notes.count("(plain) 4 tests collected") == 1, rec.notes
     assert fold.outcomes == {"passed": 2, "failed": 1, "skipped": 1}
     assert rec.rows[-1][2:] == (4, 4)
     assert (rec.rows[-1][1] or "").startswith("4/4 tests, 1 failed, 1 skipped")
