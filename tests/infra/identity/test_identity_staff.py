@@ -17,6 +17,11 @@ PROBE = "ssoprobe"
 COOKIE = "municloud_sso"  # identity_lemonldap_cookie_name (roles/identity/defaults)
 MAX_FAILURE = 5  # directory_password_policy.max_failure (roles/directory/defaults)
 
+# Both tests log the probe in, and `probe` clears its lock before and after each: verify's
+# workers must not run them side by side, or one test's unlock lets the other's right
+# password in after its lockout (seen once in five runs: SSO-LOCK-01 failed).
+pytestmark = pytest.mark.host_lock("sso-probe-account")
+
 
 def _password(sso: Sso, uid: str) -> str:
     f = sso.secrets / "people" / f"{uid}.password"
