@@ -177,6 +177,8 @@ def _site(languages: list[str], flags: list[str]) -> str:
         identity_lemonldap_manager_name="manager.id.heraklion.gr",
         identity_lemonldap_manager_port=9444, identity_lemonldap_language=languages[0],
         __identity_lemonldap_languages=languages, __identity_llng_flags=flags,
+        __identity_lemonldap_date_locales={"el": "el-GR", "en": "en-US"},
+        identity_lemonldap_timezone="Europe/Athens",
         identity_lemonldap_static_dir="/etc/lemonldap-ng/municloud-static",
         identity_lemonldap_choice_label_translations=_defaults()[
             "identity_lemonldap_choice_label_translations"])
@@ -209,3 +211,15 @@ def test_the_site_gives_translated_tabs_the_catalogues_keys() -> None:
     keys = {f"{i}_" + re.sub(r"[^A-Za-z0-9]+", "_", c["label"])
             for i, c in enumerate(choices, start=1) if c["name"] in labels}
     assert {href for href, _ in tagged} == keys
+
+
+def test_every_page_loads_the_dates_script_with_its_languages_locale() -> None:
+    site = re.sub(r"\n\s*\n", "\n", _site(["el", "en", "fr"], []))  # block tags' lines
+    # el and en from the topology's locales; fr names no locale: its own name.
+    assert "map $municloud_llng_page_language $municloud_llng_date_locale {\n" \
+           "    el el-GR;\n    en en-US;\n    fr fr;\n    default el-GR;\n}" in site
+    assert ("sub_filter '</head>' '<script type=\"text/javascript\" "
+            "src=\"/static/common/municloud-dates.js\" data-locale=\"$municloud_llng_date_locale\" "
+            "data-timezone=\"Europe/Athens\"></script></head>';") in site
+    assert ("location = /static/common/municloud-dates.js {\n        alias "
+            "/etc/lemonldap-ng/municloud-static/common/municloud-dates.js;") in site

@@ -72,6 +72,22 @@ def _languages(lab: dict[str, Any]) -> list[str]:
     return found
 
 
+def _dates_shown(driver: Any) -> list[tuple[float, str]]:
+    """(epoch seconds, text) of the dates the page writes (LemonLDAP::NG's `.localeDate`
+    elements: the login history), shown or in a tab not opened yet."""
+    from selenium.webdriver.common.by import By
+
+    return [(float(e.get_attribute("val")), str(e.get_attribute("textContent")).strip())
+            for e in driver.find_elements(By.CSS_SELECTOR, ".localeDate[val]")]
+
+
+def _written(driver: Any, epoch: float, locale: str, zone: str) -> str:
+    """How the browser writes a moment in a locale and a time zone named explicitly."""
+    return str(driver.execute_script(
+        "return new Date(arguments[0] * 1000).toLocaleString(arguments[1], "
+        "{timeZone: arguments[2]});", epoch, locale, zone))
+
+
 def _log_in(driver: Any, sso: Sso, person: Person) -> None:
     """The staff tab, the person's uid and password, the tab's own button."""
     from selenium.webdriver.common.by import By
@@ -125,6 +141,16 @@ def test_the_portal_opens_in_the_municipalitys_language_and_a_staff_login_lands_
         assert _html_lang(driver) == language
         assert shown(driver, "connectedAs") == words("connectedAs")
         assert person.uid in driver.find_element(By.TAG_NAME, "body").text
+        # The login history's dates: the municipality's locale and time zone (topology
+        # web_locale, timezone), not the browser's (en-US, the controller's UTC).
+        web_locale = re.sub(r"[.@].*$", "", lab["all"]["vars"]["municloud_web_locale"])
+        locale, zone = web_locale.replace("_", "-"), lab["all"]["vars"]["municloud_timezone"]
+        dates = _dates_shown(driver)
+        assert dates, "the first page shows no date (its login history is empty)"
+        for epoch, text in dates:
+            assert text == _written(driver, epoch, locale, zone), (
+                f"a date shows as {text!r}, not as {locale} in {zone} writes it "
+                f"({_written(driver, epoch, locale, zone)!r})")
 
 
 @pytest.mark.control("SSO-PAGE-02")
