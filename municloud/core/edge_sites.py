@@ -10,6 +10,11 @@ A service whose declaration says `implemented: false` is still published (its na
 a certificate and answers), but with an honest `503 not deployed` page instead of a
 proxy to an upstream that does not exist. `deployed` in each site says which.
 
+A vendor service whose upstream port stays closed in this environment (its `component:`
+is not obtainable under the artifact manifest: municloud.core.deployable) gets its
+"unavailable" page at once (`reachable: false`), instead of a proxy that would wait out
+the connect timeout on the upstream's firewall before saying the same.
+
 The inventory exposes the result as `municloud_published_sites` (see
 `municloud.core.inventory.build`); the edge role reads only that variable.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from municloud.core import deployable
 from municloud.core.errors import InvalidInput, Problem
 from municloud.core.services import Service, load_services
 from municloud.core.topology import Topology
@@ -27,8 +33,8 @@ from municloud.core.topology import Topology
 def sites(topo: Topology, services: Mapping[str, Service] | None = None,
           addresses: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Sites in the order of `public_names`:
-    [{name, service, deployed, upstreams: [{name, fqdn, address}], upstream_port, scheme,
-      path, ssl_name}].
+    [{name, service, deployed, vendor, reachable, upstreams: [{name, fqdn, address}],
+      upstream_port, scheme, path, ssl_name}].
 
     `addresses` maps host name to the address the platform reported (default: the
     topology's own addresses). `ssl_name` is the name the edge verifies the upstream's
@@ -70,6 +76,7 @@ def sites(topo: Topology, services: Mapping[str, Service] | None = None,
             "deployed": svc.implemented,
             # Vendor software may be absent where its artifact is (the edge then says so).
             "vendor": svc.vendor,
+            "reachable": _upstream_opens(topo, svc),
             "upstreams": upstreams,
             "upstream_port": svc.publish.upstream_port,
             "scheme": svc.publish.upstream_scheme,
@@ -79,3 +86,15 @@ def sites(topo: Topology, services: Mapping[str, Service] | None = None,
     if problems:
         raise InvalidInput(problems)
     return found
+
+
+def _upstream_opens(topo: Topology, svc: Service) -> bool:
+    """Whether the firewall of the service's hosts opens the published upstream port in
+    this environment (a port the declaration does not list is taken as open)."""
+    assert svc.publish is not None
+    port = svc.publish.upstream_port
+    declared = next((p for p in svc.ports
+                     if p.proto == "tcp" and p.port <= port <= (p.end or p.port)), None)
+    if declared is None:
+        return svc.implemented
+    return deployable.port_open(topo.environment, svc, declared)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from municloud.core import edge_sites, inventory, topology
+from municloud.core import deployable, edge_sites, inventory, topology
 from municloud.core.errors import InvalidInput
 from municloud.core.services import load_services
 
@@ -89,3 +89,26 @@ def test_the_inventory_hands_the_sites_to_the_edge() -> None:
     topo = topology.load("lab")
     inv = inventory.build(topo)
     assert inv["all"]["vars"]["municloud_published_sites"] == edge_sites.sites(topo)
+
+
+def test_a_vendor_part_the_environment_cannot_obtain_is_unavailable_at_the_edge() -> None:
+    """The lab's manifest pins no oCIS (files1 keeps port 9200 closed): the edge answers
+    for it at once instead of waiting out a connect timeout on files1's firewall."""
+    topo = topology.load("lab")
+    declared = load_services()
+    sites = {s["service"]: s for s in edge_sites.sites(topo)}
+    files = declared["files"]
+    port = next(p for p in files.ports if p.port == sites["files"]["upstream_port"])
+    assert sites["files"]["reachable"] is deployable.port_open("lab", files, port) is False
+    # Debian's parts (meet's nginx, Horde, LemonLDAP::NG) are always reachable.
+    assert all(sites[s]["reachable"] for s in ("meet", "webmail", "identity"))
+
+
+def test_a_declared_upstream_port_follows_its_component() -> None:
+    topo = topology.load("lab")
+    declared = dict(load_services())
+    declared["files"] = _svc("files", implemented=True, vendor=True,
+                             publish={"upstream_port": 9200},
+                             ports=[{"port": 9200, "from": ["edge"], "purpose": "https-upstream"}])
+    sites = {s["service"]: s for s in edge_sites.sites(topo, declared)}
+    assert sites["files"]["reachable"] is True  # no component named: opened like any port
