@@ -34,7 +34,13 @@ def chromium(names: list[str], edge: str, accept_language: str = "en-US,en") -> 
                 # Chromium's own trust store does not hold the municipal CA; the chain is
                 # verified by the other tests (requests against the CA file).
                 "--ignore-certificate-errors", "--no-proxy-server",
-                f"--lang={accept_language.split(',')[0]}"):
+                f"--lang={accept_language.split(',')[0]}",
+                # Nothing of its own on the network (the lab has no internet: each refused
+                # attempt costs time and CPU on a controller that also runs the lab), and
+                # none of a desktop browser's first-run work.
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-extensions", "--disable-default-apps",
+                "--no-first-run", "--disable-quic"):
         opts.add_argument(arg)
     opts.add_experimental_option("prefs", {"intl.accept_languages": accept_language})
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)

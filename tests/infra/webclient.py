@@ -19,15 +19,20 @@ import requests
 BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
 
 _real_getaddrinfo = socket.getaddrinfo
-# Pinned names of every block running now, in every thread (scripts/bench-sso runs many
-# sessions at once): the resolver is replaced while at least one block runs.
-_pins: list[dict[str, str]] = []
+# Pinned names of every block running now, in every thread, with the thread that pinned
+# them (scripts/bench-sso runs many sessions at once; a test asks both edge hosts for the
+# same names at once): the resolver is replaced while at least one block runs, and a
+# thread's own pins come before any other thread's.
+_pins: list[tuple[int, dict[str, str]]] = []
 _pins_lock = threading.Lock()
 
 
 def _pinned_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    me = threading.get_ident()
     with _pins_lock:
-        target = next((p[host] for p in reversed(_pins) if host in p), host)
+        mine = [p for tid, p in reversed(_pins) if tid == me]
+        others = [p for tid, p in reversed(_pins) if tid != me]
+        target = next((p[host] for p in mine + others if host in p), host)
     return _real_getaddrinfo(target, *args, **kwargs)
 
 
@@ -35,14 +40,15 @@ def _pinned_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
 def pinned(names: dict[str, str]) -> Iterator[None]:
     """Resolve the given names to the given addresses while the block runs (thread-safe:
     blocks in other threads keep their own names)."""
+    entry = (threading.get_ident(), names)
     with _pins_lock:
-        _pins.append(names)
+        _pins.append(entry)
         socket.getaddrinfo = _pinned_getaddrinfo
     try:
         yield
     finally:
         with _pins_lock:
-            _pins.remove(names)
+            _pins.remove(entry)
             if not _pins:
                 socket.getaddrinfo = _real_getaddrinfo
 

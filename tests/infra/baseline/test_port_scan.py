@@ -21,8 +21,6 @@ every other port must not answer at all (timeout, or an ICMP rejection).
 from __future__ import annotations
 
 import ipaddress
-import json
-import shlex
 from typing import Any
 
 import pytest
@@ -30,6 +28,7 @@ import pytest
 from municloud.core import ports, topology
 
 from ..environment import ENV
+from ..portscan import scan
 
 pytestmark = pytest.mark.control("BASE-FW-03", "EDGE-HA-01")
 
@@ -40,37 +39,6 @@ SAMPLE = (21, 23, 53, 80, 110, 111, 135, 139, 143, 443, 445, 465, 873, 1433, 152
           2375, 2376, 2379, 3000, 3128, 3306, 3389, 4369, 5000, 5432, 5601, 5672, 5900, 5985,
           6379, 6443, 8000, 8008, 8080, 8081, 8443, 8888, 9000, 9090, 9100, 9200, 9300, 9443,
           10000, 10250, 11211, 15672, 25672, 27017)
-CONNECT_TIMEOUT = 2.0  # seconds: a SYN-ACK or RST on the lab bridge takes milliseconds
-
-SCANNER = r"""
-import errno, json, selectors, socket, sys, time
-targets = json.loads(sys.argv[1])
-timeout = float(sys.argv[2])
-result = {}
-sel = selectors.DefaultSelector()
-for addr, port in targets:
-    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
-    s.setblocking(False)
-    rc = s.connect_ex((addr, port))
-    if rc in (0, errno.EINPROGRESS):
-        sel.register(s, selectors.EVENT_WRITE, (addr, port))
-    else:
-        result[f"{addr} {port}"] = "unreachable"
-        s.close()
-deadline = time.monotonic() + timeout
-while sel.get_map() and time.monotonic() < deadline:
-    for key, _ in sel.select(max(0.0, deadline - time.monotonic())):
-        s, (addr, port) = key.fileobj, key.data
-        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        result[f"{addr} {port}"] = ("open" if err == 0 else "refused"
-                                    if err == errno.ECONNREFUSED else "unreachable")
-        sel.unregister(s)
-        s.close()
-for key in list(sel.get_map().values()):
-    result[f"{key.data[0]} {key.data[1]}"] = "timeout"
-    key.fileobj.close()
-print(json.dumps(result))
-"""
 
 
 def _topo() -> topology.Topology:
@@ -98,19 +66,6 @@ def allowed(topo: topology.Topology, target: topology.Host, port: int,
     return [f"{r.service}: {r.purpose}" for r in ports.host_rules(topo, target)
             if r.proto == "tcp" and r.port <= port <= r.end
             and any(addr in ipaddress.ip_network(c, strict=False) for c in r.sources)]
-
-
-def scan(host: Any, targets: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
-    # Linux starts refusing new sockets near 1024 open files: scan in batches.
-    found: dict[tuple[str, int], str] = {}
-    for i in range(0, len(targets), 400):
-        batch = targets[i:i + 400]
-        out = host.check_output(f"python3 -c {shlex.quote(SCANNER)} "
-                                f"{shlex.quote(json.dumps(batch))} {CONNECT_TIMEOUT}")
-        for key, state in json.loads(out).items():
-            addr, port = key.split()
-            found[(addr, int(port))] = state
-    return found
 
 
 @pytest.mark.parametrize("scanner", scanners(_topo()))
