@@ -44,7 +44,8 @@ def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def run_playbook(env: str, playbook: str, *, check: bool = False, limit: str | None = None,
                  extra_args: list[str] | None = None, quiet: bool = False,
-                 ansible_cfg: Path | None = None, output: Path | None = None) -> PlayResult:
+                 ansible_cfg: Path | None = None, output: Path | None = None,
+                 events: Path | None = None) -> PlayResult:
     book = paths.PLAYBOOKS / playbook
     if not book.exists():
         raise UserError(f"no playbook {book.relative_to(paths.REPO)}")
@@ -58,6 +59,8 @@ def run_playbook(env: str, playbook: str, *, check: bool = False, limit: str | N
             cmd += ["--limit", limit]
         cmd += extra_args or []
         extra = {"MUNICLOUD_CHANGES_FILE": tmp.name}
+        if events is not None:  # the event stream kept for a reader (e.g. a benchmark)
+            extra["MUNICLOUD_EVENTS_FILE"] = str(events)
         if ansible_cfg is not None:
             extra["ANSIBLE_CONFIG"] = str(ansible_cfg)
         if output is not None:  # the whole output to a file (e.g. a -vvv run searched later)

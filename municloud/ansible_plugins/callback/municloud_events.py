@@ -96,7 +96,8 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
     def _task_fields(task: Any) -> dict[str, str]:
         role = task._role.get_name() if getattr(task, "_role", None) else ""
         name = (task.name or task.action or "").strip()
-        return {"task": name, "role": role, "title": task.get_name().strip()}
+        return {"task": name, "role": role, "title": task.get_name().strip(),
+                "action": task.action or ""}
 
     def _result(self, event: str, result: Any, **extra: Any) -> None:
         self._emit(event, host=result._host.get_name(), **self._task_fields(result._task),
