@@ -134,12 +134,19 @@ def test_the_refusal_page_texts_fit_lemonldap_ini() -> None:
         {p.stem for p in CATALOGUES} | {"en"}
 
 
+def _keys(choices: list[dict[str, Any]]) -> dict[str, str]:
+    """LemonLDAP::NG's keys of the choices as the role's vars make them (position, label)."""
+    return {c["name"]: f"{i}_" + re.sub(r"[^A-Za-z0-9]+", "_", c["label"])
+            for i, c in enumerate(choices, start=1)}
+
+
 def _built(lang: str, own: dict[str, Any], package: dict[str, dict[str, str]],
            choices: list[dict[str, Any]], labels: dict[str, dict[str, str]],
            title: str) -> dict[str, str]:
     out = _env().get_template("lemonldap/portal-language.json.j2").render(
         item=lang, __own=own, __identity_llng_package=package,
         municloud_identity={"choices": choices}, identity_lemonldap_portal_title=title,
+        __identity_lemonldap_choice_keys=_keys(choices),
         identity_lemonldap_choice_label_translations=labels)
     data: dict[str, str] = json.loads(out)
     return data
@@ -171,6 +178,7 @@ def _site(languages: list[str], flags: list[str]) -> str:
     ident["manager"] = {"admin_group": "sso-admins", "sources": ["10.70.4.0/24"]}
     return _env().get_template("lemonldap/nginx-identity.conf.j2").render(
         ansible_managed="managed", identity_lemonldap_port=9443, municloud_identity=ident,
+        __identity_lemonldap_choice_keys=_keys(ident["choices"]),
         identity_lemonldap_tls_cert="/c", identity_lemonldap_tls_key="/k",
         municloud_service_hosts={"edge": [{"address": "10.70.1.11"}]},
         identity_lemonldap_fastcgi_read_timeout=60,
@@ -223,3 +231,24 @@ def test_every_page_loads_the_dates_script_with_its_languages_locale() -> None:
             "data-timezone=\"Europe/Athens\"></script></head>';") in site
     assert ("location = /static/common/municloud-dates.js {\n        alias "
             "/etc/lemonldap-ng/municloud-static/common/municloud-dates.js;") in site
+
+
+def test_the_roles_vars_make_the_choice_keys_and_date_locales_the_templates_read() -> None:
+    """The two maps of vars/main.yml, evaluated by Ansible's own templar."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    internal = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    choices = wso2_identity()["choices"]
+    templar = Templar(loader=DataLoader(), variables={
+        "municloud_identity": {"choices": choices},
+        "municloud_web_locale": "el_CY.UTF-8",
+        "municloud_locales": ["en_US.UTF-8", "el_CY.UTF-8", "el_GR.UTF-8"]})
+
+    def value(name: str) -> Any:  # the role's file is trusted, as Ansible trusts it
+        return templar.template(trust_as_template(internal[name]))
+
+    assert value("__identity_lemonldap_choice_keys") == _keys(choices)
+    # The municipality's locale speaks for its own language, whatever the list's order.
+    assert value("__identity_lemonldap_date_locales") == \
+        {"el": "el-CY", "en": "en-US"}
