@@ -182,7 +182,12 @@ def unit(env: str, commit: str) -> Gathered:
     else:
         with tempfile.TemporaryDirectory(prefix="municloud-audit-unit-") as tmp:
             out = Path(tmp) / "unit.json"
-            environ = dict(os.environ, MUNICLOUD_VERIFY_REPORT=str(out), MUNICLOUD_ENV=env)
+            from municloud.deploy.verify import bytecode_cache
+
+            # Compiled modules kept as verify keeps them (its bytecode cache).
+            environ = dict(os.environ, MUNICLOUD_VERIFY_REPORT=str(out), MUNICLOUD_ENV=env,
+                           **bytecode_cache(env))
+            environ.pop("PYTHONDONTWRITEBYTECODE", None)
             environ.pop("MUNICLOUD_VERIFY_EVENTS", None)  # not an outer run's progress
             try:
                 code = subprocess.run([sys.executable, "-m", "pytest", "-p",
