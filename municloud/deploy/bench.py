@@ -49,8 +49,9 @@ def cli(*args: str) -> None:
         raise UserError(f"municloud {' '.join(args)} failed (exit {proc.returncode})")
 
 
-def converge(env: str, cfg: Path | None = None) -> None:
-    result = ansible_run.run_playbook(env, "site.yml", quiet=True, ansible_cfg=cfg)
+def converge(env: str, cfg: Path | None = None, events: Path | None = None) -> None:
+    result = ansible_run.run_playbook(env, "site.yml", quiet=True, ansible_cfg=cfg,
+                                      events=events)
     if result.returncode != 0:
         raise UserError(f"converge failed: {result.failed}")
 

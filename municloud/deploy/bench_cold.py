@@ -21,8 +21,7 @@ from typing import Any
 
 from municloud.core import paths, topology
 from municloud.core.errors import UserError
-from municloud.deploy import ansible_run
-from municloud.deploy.bench import cli, machine, timed, verified
+from municloud.deploy.bench import cli, converge, machine, timed, verified
 from municloud.deploy.verify import DEFAULT_WORKERS
 
 PACKAGE_MODULES = ("ansible.builtin.apt", "apt")
@@ -61,13 +60,7 @@ def main_job(env: str, events: Path, results: list[tuple[str, float]],
     """lab up, the first converge (its events kept), verify's state checks; each timed."""
     timed("lab up", lambda: cli("lab", "--env", env, "up"), results)
     events.unlink(missing_ok=True)
-
-    def converge() -> None:
-        result = ansible_run.run_playbook(env, "site.yml", quiet=True, events=events)
-        if result.returncode != 0:
-            raise UserError(f"converge failed: {result.failed}")
-
-    timed("first converge", converge, results)
+    timed("first converge", lambda: converge(env, events=events), results)
 
     def verify_states() -> None:
         try:
